@@ -1,0 +1,698 @@
+//! Cursors: the advanced API, and the raw core every operation stands on.
+//!
+//! [`Cursor`] is a read-only position in the tree (the kernel's `xa_state`
+//! used under `rcu_read_lock`): it keeps the path it walked, so moving to
+//! the next index or the next marked entry costs a slot load, not a walk
+//! from the head. [`CursorMut`] is the same position under the tree's lock,
+//! with stores, marks and splits, for doing many changes under one lock
+//! acquisition (the kernel's `xa_lock` + `xas_*` pattern).
+//!
+//! The modules below hold the raw core: [`walk`] (positions and lock-free
+//! reads), [`write`] (stores, counts, marks, growing and shrinking),
+//! [`split`] (multi-order splits), [`alloc`] (free-index search) and
+//! [`check`] (the structural invariants, for tests).
+
+pub(crate) mod alloc;
+pub(crate) mod check;
+pub(crate) mod split;
+pub(crate) mod walk;
+pub(crate) mod write;
+
+use core::marker::PhantomData;
+
+use crate::entry::{self, Entry, EntryRef, Word, NULL};
+use crate::mark::Mark;
+use crate::sync::{AtomicPtr, AtomicU8, Guard, Ordering, StatCounter};
+use crate::value::Value;
+use crate::xarray::XArray;
+use walk::{Walk, Want};
+
+/// The tree's shared state: its head and the summary of its marks.
+pub(crate) struct Root {
+    /// Null, the entry for index 0, or the top node.
+    pub(crate) head: AtomicPtr<()>,
+    /// Bit `m`: some entry carries mark `m` (the kernel keeps these in
+    /// `xa_flags`). When the head is an entry, its own marks.
+    pub(crate) marks: AtomicU8,
+    /// Entries in the tree; a multi-order entry counts once.
+    pub(crate) len: StatCounter,
+    /// Mark 0 tracks free slots (`Flags::ALLOC`).
+    pub(crate) track_free: bool,
+}
+
+impl Root {
+    pub(crate) fn new(track_free: bool) -> Root {
+        Root {
+            head: AtomicPtr::new(NULL),
+            marks: AtomicU8::new(0),
+            len: StatCounter::new(0),
+            track_free,
+        }
+    }
+
+    /// Stores `word` (null to erase) for an entry of `order` at
+    /// `walk.index` and returns a clone of what covered the index before.
+    ///
+    /// # Safety
+    /// The lock is held; `guard` is pinned to the tree's collector; `word`
+    /// is null or a leaf word of a `T`/`V` tree whose reference the tree
+    /// takes over.
+    pub(crate) unsafe fn store_entry<T, V: Value>(
+        &self,
+        walk: &mut Walk,
+        order: u32,
+        word: Word,
+        guard: &Guard,
+    ) -> Option<Entry<T, V>> {
+        // SAFETY: the caller's contract.
+        let target = unsafe { self.target(walk, order, !word.is_null()) };
+        let Some(target) = target else {
+            // Nothing to erase. (A store always finds its target: the tree
+            // was grown for it.)
+            debug_assert!(word.is_null());
+            // SAFETY: `word` is not in the tree; hand its reference back.
+            unsafe { write::retire_leaf::<T>(word, guard) };
+            return None;
+        };
+        // SAFETY: the caller's contract.
+        let replaced = unsafe { self.replace::<T>(walk, target, word, guard) };
+        // SAFETY: the old entry's reference is dropped only after `guard`.
+        unsafe { entry::word_clone(replaced.old) }
+    }
+
+    /// Sets or clears `mark` on the entry at `walk.index`, if there is one.
+    /// Mark 0 of an allocating tree is the free-slot mark and not the
+    /// user's to change.
+    ///
+    /// # Safety
+    /// The lock is held.
+    pub(crate) unsafe fn mark(&self, walk: &mut Walk, mark: Mark, set: bool) {
+        let m = mark.index();
+        if self.track_free && m == write::FREE_MARK {
+            return;
+        }
+        // SAFETY: the caller holds the lock.
+        if unsafe { walk.load(self) }.is_null() {
+            return;
+        }
+        // SAFETY: as above; the walk is fresh.
+        unsafe { self.change_mark(walk, m, set) };
+    }
+
+    /// Sets or clears mark `m` on the entry the (fresh) walk is on.
+    ///
+    /// # Safety
+    /// The lock is held and the walk was made under it.
+    pub(crate) unsafe fn change_mark(&self, walk: &Walk, m: usize, set: bool) {
+        match walk.leaf_node() {
+            None => {
+                if set {
+                    self.marks.fetch_or(1 << m, Ordering::Relaxed);
+                } else {
+                    self.marks.fetch_and(!(1 << m), Ordering::Relaxed);
+                }
+            }
+            Some(ptr) => {
+                // SAFETY: the caller's contract.
+                let node = unsafe { &*ptr };
+                let bit = 1u64 << walk.offset();
+                if set {
+                    node.set_marks(m, bit);
+                } else {
+                    node.clear_marks(m, bit);
+                }
+                // SAFETY: as above.
+                unsafe { self.propagate(walk, walk.depth(), m) };
+            }
+        }
+    }
+}
+
+/// A read-only cursor: a position in the tree that moves index by index or
+/// entry by entry without walking from the head each time (the kernel's
+/// `xa_state` with `xas_next`, `xas_prev`, `xas_find_marked`).
+///
+/// What it returns is borrowed for the guard's lifetime. Like every read,
+/// it may see the tree as it was a moment ago: an entry stored or erased
+/// while the cursor moves may or may not be seen, but an entry present the
+/// whole time is.
+///
+/// ```
+/// use xradix::{pin, Entry, Mark, XArray};
+///
+/// let xa: XArray = XArray::new();
+/// for i in [3, 4, 9] {
+///     xa.store(i, Entry::Value(i * 10)).unwrap();
+/// }
+/// xa.set_mark(9, Mark::DIRTY);
+/// let guard = pin();
+/// let mut c = xa.cursor(3, &guard);
+/// assert_eq!(c.next().and_then(|e| e.value()), Some(30)); // index 3 itself
+/// assert_eq!(c.next().and_then(|e| e.value()), Some(40)); // index 4
+/// assert!(c.next().is_none());                            // index 5: a hole
+/// assert_eq!(c.next_marked(Mark::DIRTY, u64::MAX).and_then(|e| e.value()), Some(90));
+/// assert_eq!(c.index(), 9);
+/// ```
+pub struct Cursor<'a, 'g, T, V: Value = u64> {
+    root: &'a Root,
+    _guard: &'g Guard,
+    _types: PhantomData<&'a XArray<T, V>>,
+    walk: Walk,
+    started: bool,
+    exhausted: bool,
+}
+
+impl<'a, 'g, T: Send + Sync + 'static, V: Value> Cursor<'a, 'g, T, V> {
+    /// A cursor at `index`; the caller checked that `guard` is pinned to
+    /// the tree's collector.
+    pub(crate) fn new(root: &'a Root, index: u64, guard: &'g Guard) -> Self {
+        Cursor { root, _guard: guard, _types: PhantomData, walk: Walk::new(index), started: false, exhausted: false }
+    }
+
+    /// The index the cursor is at.
+    ///
+    /// ```
+    /// use xradix::{pin, XArray};
+    /// let xa: XArray = XArray::new();
+    /// let guard = pin();
+    /// assert_eq!(xa.cursor(42, &guard).index(), 42);
+    /// ```
+    #[inline]
+    pub fn index(&self) -> u64 {
+        self.walk.index
+    }
+
+    /// Moves the cursor to `index`; the next [`next`](Cursor::next) or
+    /// [`next_marked`](Cursor::next_marked) looks at `index` itself first
+    /// (the kernel's `xas_set`).
+    ///
+    /// ```
+    /// use xradix::{pin, Entry, XArray};
+    /// let xa: XArray = XArray::new();
+    /// xa.store(8, Entry::Value(1)).unwrap();
+    /// let guard = pin();
+    /// let mut c = xa.cursor(0, &guard);
+    /// c.set(8);
+    /// assert_eq!(c.next().and_then(|e| e.value()), Some(1));
+    /// ```
+    pub fn set(&mut self, index: u64) {
+        self.walk.set(index);
+        self.started = false;
+        self.exhausted = false;
+    }
+
+    /// The entry at the cursor's index (`None` in a hole or at a
+    /// reservation). Inside a multi-order entry, that entry.
+    ///
+    /// ```
+    /// use xradix::{pin, Entry, XArray};
+    /// let xa: XArray = XArray::new();
+    /// xa.store_order(64, 6, Entry::Value(5)).unwrap();
+    /// let guard = pin();
+    /// assert_eq!(xa.cursor(100, &guard).load().and_then(|e| e.value()), Some(5));
+    /// ```
+    pub fn load(&mut self) -> Option<EntryRef<'g, T, V>> {
+        // SAFETY: the cursor holds a guard pinned to the tree's collector
+        // (checked in `new`) for 'g.
+        let w = unsafe { self.walk.load(self.root) };
+        // SAFETY: loaded under the 'g guard.
+        unsafe { entry::word_ref(w) }
+    }
+
+    /// The order of the entry at the cursor's index (0 in a hole).
+    ///
+    /// ```
+    /// use xradix::{pin, Entry, XArray};
+    /// let xa: XArray = XArray::new();
+    /// xa.store_order(512, 9, Entry::Value(5)).unwrap();
+    /// let guard = pin();
+    /// assert_eq!(xa.cursor(700, &guard).order(), 9);
+    /// ```
+    pub fn order(&mut self) -> u32 {
+        if !self.walk.is_fresh() {
+            // SAFETY: as in `load`.
+            unsafe { self.walk.load(self.root) };
+        }
+        // SAFETY: as in `load`; the walk is fresh.
+        unsafe { self.walk.order() }
+    }
+
+    /// The first call after the cursor is made or [`set`](Cursor::set)
+    /// returns the entry at the cursor's own index; each later call moves
+    /// one index up (wrapping from `u64::MAX` to 0) and returns the entry
+    /// there (the kernel's `xas_next`).
+    ///
+    /// ```
+    /// use xradix::{pin, Entry, XArray};
+    /// let xa: XArray = XArray::new();
+    /// xa.store(u64::MAX, Entry::Value(1)).unwrap();
+    /// xa.store(0, Entry::Value(2)).unwrap();
+    /// let guard = pin();
+    /// let mut c = xa.cursor(u64::MAX, &guard);
+    /// assert_eq!(c.next().and_then(|e| e.value()), Some(1));
+    /// assert_eq!(c.next().and_then(|e| e.value()), Some(2)); // wrapped to 0
+    /// ```
+    #[allow(clippy::should_implement_trait)]
+    pub fn next(&mut self) -> Option<EntryRef<'g, T, V>> {
+        let index = if self.started { self.walk.index.wrapping_add(1) } else { self.walk.index };
+        self.started = true;
+        self.exhausted = false;
+        // SAFETY: as in `load`.
+        let w = unsafe { self.walk.step(self.root, index) };
+        // SAFETY: loaded under the 'g guard.
+        unsafe { entry::word_ref(w) }
+    }
+
+    /// Like [`next`](Cursor::next), one index down (the kernel's
+    /// `xas_prev`), wrapping from 0 to `u64::MAX`.
+    ///
+    /// ```
+    /// use xradix::{pin, Entry, XArray};
+    /// let xa: XArray = XArray::new();
+    /// xa.store(4, Entry::Value(4)).unwrap();
+    /// let guard = pin();
+    /// let mut c = xa.cursor(5, &guard);
+    /// assert!(c.prev().is_none());                              // 5 itself
+    /// assert_eq!(c.prev().and_then(|e| e.value()), Some(4));    // then 4
+    /// ```
+    pub fn prev(&mut self) -> Option<EntryRef<'g, T, V>> {
+        let index = if self.started { self.walk.index.wrapping_sub(1) } else { self.walk.index };
+        self.started = true;
+        self.exhausted = false;
+        // SAFETY: as in `load`.
+        let w = unsafe { self.walk.step(self.root, index) };
+        // SAFETY: loaded under the 'g guard.
+        unsafe { entry::word_ref(w) }
+    }
+
+    /// The next entry carrying `mark`, up to index `max`: the first call
+    /// (after the cursor is made or set) looks at the cursor's own index
+    /// first, later calls move past the current entry. `None` when no
+    /// marked entry is left up to `max` (the kernel's `xas_find_marked`).
+    ///
+    /// Unmarked subtrees are skipped by their summary bits, so visiting k
+    /// marked entries among n costs O(k log n).
+    ///
+    /// ```
+    /// use xradix::{pin, Entry, Mark, XArray};
+    /// let xa: XArray = XArray::new();
+    /// for i in 0..1000 {
+    ///     xa.store(i, Entry::Value(i)).unwrap();
+    /// }
+    /// xa.set_mark(10, Mark::TOWRITE);
+    /// xa.set_mark(700, Mark::TOWRITE);
+    /// let guard = pin();
+    /// let mut c = xa.cursor(0, &guard);
+    /// let mut seen = vec![];
+    /// while let Some(e) = c.next_marked(Mark::TOWRITE, 999) {
+    ///     seen.push(e.value().unwrap());
+    /// }
+    /// assert_eq!(seen, [10, 700]);
+    /// ```
+    pub fn next_marked(&mut self, mark: Mark, max: u64) -> Option<EntryRef<'g, T, V>> {
+        // SAFETY: as in `load`.
+        let w = unsafe { self.find_raw(max, Want::marked(mark.index())) }?;
+        // SAFETY: loaded under the 'g guard.
+        unsafe { entry::word_ref(w) }
+    }
+
+    /// The next present entry up to index `max`, with the same first-call
+    /// rule as [`next_marked`](Cursor::next_marked) (the kernel's
+    /// `xas_find`). An entry that begins before the cursor's index but
+    /// covers it is returned, with the cursor left at its own index.
+    ///
+    /// ```
+    /// use xradix::{pin, Entry, XArray};
+    /// let xa: XArray = XArray::new();
+    /// xa.store(5, Entry::Value(5)).unwrap();
+    /// xa.store(1 << 40, Entry::Value(6)).unwrap();
+    /// let guard = pin();
+    /// let mut c = xa.cursor(0, &guard);
+    /// assert_eq!(c.find(u64::MAX).and_then(|e| e.value()), Some(5));
+    /// assert_eq!(c.find(u64::MAX).and_then(|e| e.value()), Some(6));
+    /// assert_eq!(c.index(), 1 << 40);
+    /// assert!(c.find(u64::MAX).is_none());
+    /// ```
+    pub fn find(&mut self, max: u64) -> Option<EntryRef<'g, T, V>> {
+        // SAFETY: as in `load`.
+        let w = unsafe { self.find_raw(max, Want::ANY) }?;
+        // SAFETY: loaded under the 'g guard.
+        unsafe { entry::word_ref(w) }
+    }
+
+    /// # Safety
+    /// The cursor's guard is pinned (always true for a live cursor).
+    pub(crate) unsafe fn find_raw(&mut self, max: u64, want: Want) -> Option<Word> {
+        if self.exhausted {
+            return None;
+        }
+        let root = self.root;
+        // SAFETY: the caller's contract.
+        let found = unsafe {
+            if self.started {
+                self.walk.find_next(root, max, want)
+            } else {
+                self.walk.find(root, max, want)
+            }
+        };
+        self.started = true;
+        if found.is_none() {
+            self.exhausted = true;
+        }
+        found
+    }
+}
+
+/// A cursor under the tree's lock: everything [`Cursor`] does, plus
+/// stores, erases, marks and splits at its position (the kernel's
+/// `xas_store`, `xas_set_mark`, `xas_split` under `xa_lock`).
+///
+/// Made by [`Locked::cursor_mut`](crate::Locked::cursor_mut). Nothing else
+/// can write while it lives, and readers on other threads carry on.
+///
+/// ```
+/// use xradix::{Entry, Mark, XArray};
+///
+/// let xa: XArray = XArray::new();
+/// for i in 0..100 {
+///     xa.store(i, Entry::Value(i)).unwrap();
+///     if i % 10 == 0 {
+///         xa.set_mark(i, Mark::DIRTY);
+///     }
+/// }
+/// // Clean every dirty entry under one lock acquisition.
+/// let locked = xa.lock();
+/// let mut c = locked.cursor_mut(0);
+/// let mut cleaned = 0;
+/// while c.next_marked(Mark::DIRTY, u64::MAX).is_some() {
+///     c.clear_mark(Mark::DIRTY);
+///     cleaned += 1;
+/// }
+/// drop(c);
+/// drop(locked);
+/// assert_eq!(cleaned, 10);
+/// assert!(!xa.has_mark(Mark::DIRTY));
+/// ```
+pub struct CursorMut<'l, T: Send + Sync + 'static, V: Value = u64> {
+    root: &'l Root,
+    guard: &'l Guard,
+    _types: PhantomData<&'l XArray<T, V>>,
+    walk: Walk,
+    started: bool,
+    exhausted: bool,
+    _not_send: PhantomData<*mut ()>,
+}
+
+impl<'l, T: Send + Sync + 'static, V: Value> CursorMut<'l, T, V> {
+    /// A cursor at `index`; the caller holds the tree's lock for 'l and
+    /// `guard` is pinned to the tree's collector.
+    pub(crate) fn new(root: &'l Root, index: u64, guard: &'l Guard) -> Self {
+        CursorMut {
+            root,
+            guard,
+            _types: PhantomData,
+            walk: Walk::new(index),
+            started: false,
+            exhausted: false,
+            _not_send: PhantomData,
+        }
+    }
+
+    fn reader(&mut self) -> Cursor<'l, 'l, T, V> {
+        let walk = core::mem::replace(&mut self.walk, Walk::new(0));
+        Cursor {
+            root: self.root,
+            _guard: self.guard,
+            _types: PhantomData,
+            walk,
+            started: self.started,
+            exhausted: self.exhausted,
+        }
+    }
+
+    fn restore(&mut self, c: Cursor<'l, 'l, T, V>) {
+        self.walk = c.walk;
+        self.started = c.started;
+        self.exhausted = c.exhausted;
+    }
+
+    /// The index the cursor is at.
+    ///
+    /// ```
+    /// use xradix::XArray;
+    /// let xa: XArray = XArray::new();
+    /// let locked = xa.lock();
+    /// assert_eq!(locked.cursor_mut(7).index(), 7);
+    /// ```
+    #[inline]
+    pub fn index(&self) -> u64 {
+        self.walk.index
+    }
+
+    /// See [`Cursor::set`].
+    ///
+    /// ```
+    /// use xradix::XArray;
+    /// let xa: XArray = XArray::new();
+    /// let locked = xa.lock();
+    /// let mut c = locked.cursor_mut(7);
+    /// c.set(9);
+    /// assert_eq!(c.index(), 9);
+    /// ```
+    pub fn set(&mut self, index: u64) {
+        self.walk.set(index);
+        self.started = false;
+        self.exhausted = false;
+    }
+
+    /// See [`Cursor::load`].
+    ///
+    /// ```
+    /// use xradix::{Entry, XArray};
+    /// let xa: XArray = XArray::new();
+    /// xa.store(7, Entry::Value(70)).unwrap();
+    /// let locked = xa.lock();
+    /// assert_eq!(locked.cursor_mut(7).load().and_then(|e| e.value()), Some(70));
+    /// ```
+    pub fn load(&mut self) -> Option<EntryRef<'_, T, V>> {
+        let mut c = self.reader();
+        let e = c.load();
+        self.restore(c);
+        e
+    }
+
+    /// See [`Cursor::order`].
+    ///
+    /// ```
+    /// use xradix::{Entry, XArray};
+    /// let xa: XArray = XArray::new();
+    /// xa.store_order(0, 4, Entry::Value(1)).unwrap();
+    /// let locked = xa.lock();
+    /// assert_eq!(locked.cursor_mut(3).order(), 4);
+    /// ```
+    pub fn order(&mut self) -> u32 {
+        let mut c = self.reader();
+        let o = c.order();
+        self.restore(c);
+        o
+    }
+
+    /// See [`Cursor::next`].
+    ///
+    /// ```
+    /// use xradix::{Entry, XArray};
+    /// let xa: XArray = XArray::new();
+    /// xa.store(1, Entry::Value(1)).unwrap();
+    /// let locked = xa.lock();
+    /// let mut c = locked.cursor_mut(0);
+    /// assert!(c.next().is_none());
+    /// assert!(c.next().is_some());
+    /// ```
+    #[allow(clippy::should_implement_trait)]
+    pub fn next(&mut self) -> Option<EntryRef<'_, T, V>> {
+        let mut c = self.reader();
+        let e = c.next();
+        self.restore(c);
+        e
+    }
+
+    /// See [`Cursor::prev`].
+    ///
+    /// ```
+    /// use xradix::{Entry, XArray};
+    /// let xa: XArray = XArray::new();
+    /// xa.store(0, Entry::Value(1)).unwrap();
+    /// let locked = xa.lock();
+    /// let mut c = locked.cursor_mut(1);
+    /// assert!(c.prev().is_none());
+    /// assert!(c.prev().is_some());
+    /// ```
+    pub fn prev(&mut self) -> Option<EntryRef<'_, T, V>> {
+        let mut c = self.reader();
+        let e = c.prev();
+        self.restore(c);
+        e
+    }
+
+    /// See [`Cursor::next_marked`].
+    ///
+    /// ```
+    /// use xradix::{Entry, Mark, XArray};
+    /// let xa: XArray = XArray::new();
+    /// xa.store(5, Entry::Value(1)).unwrap();
+    /// xa.set_mark(5, Mark::MARK_2);
+    /// let locked = xa.lock();
+    /// let mut c = locked.cursor_mut(0);
+    /// assert!(c.next_marked(Mark::MARK_2, 10).is_some());
+    /// assert_eq!(c.index(), 5);
+    /// ```
+    pub fn next_marked(&mut self, mark: Mark, max: u64) -> Option<EntryRef<'_, T, V>> {
+        let mut c = self.reader();
+        let e = c.next_marked(mark, max);
+        self.restore(c);
+        e
+    }
+
+    /// See [`Cursor::find`].
+    ///
+    /// ```
+    /// use xradix::{Entry, XArray};
+    /// let xa: XArray = XArray::new();
+    /// xa.store(5, Entry::Value(1)).unwrap();
+    /// let locked = xa.lock();
+    /// let mut c = locked.cursor_mut(0);
+    /// assert!(c.find(10).is_some());
+    /// assert_eq!(c.index(), 5);
+    /// ```
+    pub fn find(&mut self, max: u64) -> Option<EntryRef<'_, T, V>> {
+        let mut c = self.reader();
+        let e = c.find(max);
+        self.restore(c);
+        e
+    }
+
+    /// Stores `entry` at the cursor's index and returns what was there.
+    /// Inside a multi-order entry this replaces the whole entry and keeps
+    /// its order, as [`XArray::store`] does.
+    ///
+    /// ```
+    /// use xradix::{Entry, XArray};
+    /// let xa: XArray = XArray::new();
+    /// let locked = xa.lock();
+    /// let mut c = locked.cursor_mut(3);
+    /// assert_eq!(c.store(Entry::Value(1)).unwrap(), None);
+    /// assert_eq!(c.store(Entry::Value(2)).unwrap(), Some(Entry::Value(1)));
+    /// ```
+    pub fn store(&mut self, entry: Entry<T, V>) -> Result<Option<Entry<T, V>>, crate::Error> {
+        let word = entry::into_word(entry)?;
+        // SAFETY: the lock is held for 'l and the guard is pinned.
+        Ok(unsafe { self.root.store_entry::<T, V>(&mut self.walk, 0, word, self.guard) })
+    }
+
+    /// Erases the entry at the cursor's index (a multi-order entry: the
+    /// whole entry) and returns it.
+    ///
+    /// ```
+    /// use xradix::{Entry, XArray};
+    /// let xa: XArray = XArray::new();
+    /// xa.store(3, Entry::Value(1)).unwrap();
+    /// let locked = xa.lock();
+    /// assert_eq!(locked.cursor_mut(3).erase(), Some(Entry::Value(1)));
+    /// ```
+    pub fn erase(&mut self) -> Option<Entry<T, V>> {
+        // SAFETY: the lock is held for 'l and the guard is pinned.
+        unsafe { self.root.store_entry::<T, V>(&mut self.walk, 0, NULL, self.guard) }
+    }
+
+    /// Sets `mark` on the entry at the cursor's index (nothing in a hole).
+    ///
+    /// ```
+    /// use xradix::{Entry, Mark, XArray};
+    /// let xa: XArray = XArray::new();
+    /// xa.store(3, Entry::Value(1)).unwrap();
+    /// xa.lock().cursor_mut(3).set_mark(Mark::DIRTY);
+    /// assert!(xa.get_mark(3, Mark::DIRTY));
+    /// ```
+    pub fn set_mark(&mut self, mark: Mark) {
+        // SAFETY: the lock is held for 'l.
+        unsafe { self.root.mark(&mut self.walk, mark, true) }
+    }
+
+    /// Clears `mark` on the entry at the cursor's index.
+    ///
+    /// ```
+    /// use xradix::{Entry, Mark, XArray};
+    /// let xa: XArray = XArray::new();
+    /// xa.store(3, Entry::Value(1)).unwrap();
+    /// xa.set_mark(3, Mark::DIRTY);
+    /// xa.lock().cursor_mut(3).clear_mark(Mark::DIRTY);
+    /// assert!(!xa.get_mark(3, Mark::DIRTY));
+    /// ```
+    pub fn clear_mark(&mut self, mark: Mark) {
+        // SAFETY: the lock is held for 'l.
+        unsafe { self.root.mark(&mut self.walk, mark, false) }
+    }
+
+    /// Splits the entry at the cursor's index into entries of `order`; see
+    /// [`XArray::split`].
+    ///
+    /// ```
+    /// use xradix::{Entry, XArray};
+    /// let xa: XArray = XArray::new();
+    /// xa.store_order(0, 4, Entry::Value(1)).unwrap();
+    /// xa.lock().cursor_mut(5).split(0).unwrap();
+    /// assert_eq!(xa.get_order(5), 0);
+    /// assert_eq!(xa.len(), 16);
+    /// ```
+    pub fn split(&mut self, order: u32) -> Result<(), crate::Error> {
+        // SAFETY: the lock is held for 'l and the guard is pinned.
+        unsafe { self.root.split::<T>(&mut self.walk, order, self.guard) }
+    }
+
+    /// Moves the cursor just past the entry under it (past a whole
+    /// multi-order entry), so that a walk can resume from
+    /// [`index`](CursorMut::index) after the lock is dropped and taken
+    /// again (the kernel's `xas_pause`). The next `next_marked` or `find`
+    /// looks at the new index first. Pausing on the entry at `u64::MAX`
+    /// ends the walk.
+    ///
+    /// ```
+    /// use xradix::{Entry, Mark, XArray};
+    /// let xa: XArray = XArray::new();
+    /// for i in 0..10 {
+    ///     xa.store(i, Entry::Value(i)).unwrap();
+    ///     xa.set_mark(i, Mark::DIRTY);
+    /// }
+    /// let mut resume = 0;
+    /// let mut seen = 0;
+    /// loop {
+    ///     let locked = xa.lock();
+    ///     let mut c = locked.cursor_mut(resume);
+    ///     let mut batch = 0;
+    ///     while batch < 3 && c.next_marked(Mark::DIRTY, u64::MAX).is_some() {
+    ///         c.clear_mark(Mark::DIRTY);
+    ///         batch += 1;
+    ///     }
+    ///     seen += batch;
+    ///     if batch < 3 {
+    ///         break;
+    ///     }
+    ///     c.pause();
+    ///     resume = c.index();
+    /// }
+    /// assert_eq!(seen, 10);
+    /// ```
+    pub fn pause(&mut self) {
+        if !self.started {
+            return;
+        }
+        let last = if self.walk.is_fresh() && !self.walk.entry().is_null() {
+            // SAFETY: the walk is fresh and made under the lock.
+            unsafe { self.walk.entry_range() }.1
+        } else {
+            self.walk.index
+        };
+        self.set(last.wrapping_add(1));
+        self.exhausted = last == u64::MAX;
+    }
+}

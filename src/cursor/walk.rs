@@ -1,0 +1,451 @@
+//! The walk: a position in the tree and the path of nodes that leads to it.
+//!
+//! This is the raw core under [`Cursor`](crate::Cursor),
+//! [`CursorMut`](crate::CursorMut) and every [`XArray`](crate::XArray)
+//! method (the kernel's `xa_state`). A walk remembers the nodes it passed
+//! from the head down, so moving to a neighbouring index costs one slot load
+//! instead of a walk from the head, and so that writers can fix the mark
+//! summaries of every ancestor without parent pointers in the nodes.
+//!
+//! # Reading while writers work
+//!
+//! A reader only loads. Every slot load is Acquire, pairing with the
+//! writers' Release stores, so a node or item reached through a slot is
+//! seen as it was when it was published. Three internal entries tell the
+//! reader something happened under it:
+//!
+//! - a *sibling* sends it to the canonical slot of a multi-order entry; if
+//!   that slot now holds a node or another sibling, a split or a store
+//!   is rewriting the range and the reader walks again from the head;
+//! - a *retry* entry means the node left the tree (the tree shrank, or the
+//!   subtree was replaced); the reader walks again from the head;
+//! - a *node* one level further down.
+//!
+//! The nodes on the path stay allocated while the reader's guard is
+//! pinned, even if they leave the tree: writers free them through the
+//! epoch collector only.
+
+use core::ptr;
+
+use super::Root;
+use crate::entry::{self, Word, NULL, RETRY, ZERO};
+use crate::node::{self, Node, CHUNK_SHIFT, MAX_HEIGHT};
+use crate::sync::Ordering;
+
+/// What a scan is looking for.
+#[derive(Clone, Copy)]
+pub(crate) struct Want {
+    /// Only entries carrying this mark (by number), if any.
+    pub(crate) mark: Option<usize>,
+    /// Whether reserved (zero) entries count as entries: writers see them,
+    /// readers do not.
+    pub(crate) reserved: bool,
+}
+
+impl Want {
+    pub(crate) const ANY: Want = Want { mark: None, reserved: false };
+
+    pub(crate) const fn marked(mark: usize) -> Want {
+        Want { mark: Some(mark), reserved: false }
+    }
+
+    #[inline]
+    fn accepts(self, w: Word) -> bool {
+        entry::is_leaf(w) && (self.reserved || w != ZERO)
+    }
+}
+
+/// A position in the tree: an index, the path down to it and what is there.
+pub(crate) struct Walk {
+    /// The index the walk is at. Inside a multi-order entry this is any
+    /// index of its range, not necessarily the first.
+    pub(crate) index: u64,
+    /// `path[..depth]`: the nodes from the head down to the one holding the
+    /// entry; `depth == 0` means the head itself (index 0 only), or an
+    /// index beyond the tree.
+    path: [*const Node; MAX_HEIGHT],
+    depth: usize,
+    /// The canonical slot of the entry (or the slot of the hole) in
+    /// `path[depth - 1]`.
+    offset: usize,
+    /// What the walk found: a leaf entry, or null for a hole.
+    entry: Word,
+    /// Whether `path`, `offset` and `entry` describe `index`.
+    fresh: bool,
+}
+
+impl Walk {
+    pub(crate) const fn new(index: u64) -> Walk {
+        Walk {
+            index,
+            path: [ptr::null(); MAX_HEIGHT],
+            depth: 0,
+            offset: 0,
+            entry: NULL,
+            fresh: false,
+        }
+    }
+
+    /// Moves to `index` without walking; the next access walks.
+    #[inline]
+    pub(crate) fn set(&mut self, index: u64) {
+        self.index = index;
+        self.fresh = false;
+    }
+
+    /// Forgets the path (after the tree's shape changed under a writer).
+    #[inline]
+    pub(crate) fn invalidate(&mut self) {
+        self.fresh = false;
+    }
+
+    #[inline]
+    pub(crate) fn is_fresh(&self) -> bool {
+        self.fresh
+    }
+
+    /// The entry found by the last walk (null for a hole).
+    #[inline]
+    pub(crate) fn entry(&self) -> Word {
+        self.entry
+    }
+
+    #[inline]
+    pub(crate) fn depth(&self) -> usize {
+        self.depth
+    }
+
+    #[inline]
+    pub(crate) fn offset(&self) -> usize {
+        self.offset
+    }
+
+    /// Node `d` of the path (0 is the top).
+    #[inline]
+    pub(crate) fn node_at(&self, d: usize) -> *const Node {
+        self.path[d]
+    }
+
+    /// The node holding the entry, if the entry is not in the head.
+    #[inline]
+    pub(crate) fn leaf_node(&self) -> Option<*const Node> {
+        if self.depth == 0 {
+            None
+        } else {
+            Some(self.path[self.depth - 1])
+        }
+    }
+
+    /// Pushes a node on the path (writers building a path while they
+    /// create nodes).
+    #[inline]
+    pub(crate) fn push(&mut self, node: *const Node) {
+        self.path[self.depth] = node;
+        self.depth += 1;
+    }
+
+    /// Empties the path.
+    #[inline]
+    pub(crate) fn reset_path(&mut self) {
+        self.depth = 0;
+    }
+
+    /// Records the entry a writer placed (or found) at `offset` of the
+    /// deepest node.
+    #[inline]
+    pub(crate) fn settle(&mut self, offset: usize, entry: Word) {
+        self.offset = offset;
+        self.entry = entry;
+        self.fresh = true;
+    }
+
+    /// Walks from the head to `self.index` and returns what is there: a
+    /// leaf entry (item, value or reserved) or null.
+    ///
+    /// # Safety
+    /// Every node reachable from `root` stays allocated while the walk is
+    /// used: the caller holds a guard pinned to the tree's collector, or
+    /// the tree's lock.
+    pub(crate) unsafe fn load(&mut self, root: &Root) -> Word {
+        self.depth = 0;
+        // Acquire: pairs with the Release store that published the head,
+        // so the node it points at is seen initialised.
+        let head = root.head.load(Ordering::Acquire);
+        // SAFETY: the caller's contract.
+        unsafe { self.descend(root, head) }
+    }
+
+    /// Continues a walk downwards from `w`, a word loaded from the head
+    /// (when `depth == 0`) or from `path[depth - 1]`.
+    ///
+    /// # Safety
+    /// As for [`Walk::load`].
+    unsafe fn descend(&mut self, root: &Root, mut w: Word) -> Word {
+        loop {
+            if !entry::is_node(w) {
+                if self.depth == 0 {
+                    if self.index != 0 {
+                        // The head holds an entry for index 0 only.
+                        w = NULL;
+                    }
+                    self.offset = 0;
+                }
+                self.entry = w;
+                self.fresh = true;
+                return w;
+            }
+            let ptr = entry::as_node(w);
+            // SAFETY: `w` was loaded from the head or a slot while the
+            // caller's guard (or the lock) keeps its node allocated.
+            let node = unsafe { &*ptr };
+            if self.depth == 0 && self.index > node::max_index(node.shift) {
+                self.settle(0, NULL);
+                return NULL;
+            }
+            if self.depth == MAX_HEIGHT {
+                // Unreachable in a well-formed tree; walk again rather than
+                // index out of the path.
+                self.depth = 0;
+                w = root.head.load(Ordering::Acquire);
+                continue;
+            }
+            self.path[self.depth] = ptr;
+            self.depth += 1;
+            let mut offset = node::offset_of(self.index, node.shift);
+            w = node.load(offset);
+            if let Some(canonical) = entry::as_sibling(w) {
+                offset = canonical;
+                w = node.load(canonical);
+                if entry::is_node(w) || entry::is_sibling(w) {
+                    // A split or store is rewriting this range.
+                    w = RETRY;
+                }
+            }
+            if w == RETRY {
+                self.depth = 0;
+                w = root.head.load(Ordering::Acquire);
+                continue;
+            }
+            self.offset = offset;
+        }
+    }
+
+    /// Moves to `index` and returns what is there, reusing the path when
+    /// `index` lies under the same node (the common case of `next()`).
+    ///
+    /// # Safety
+    /// As for [`Walk::load`].
+    pub(crate) unsafe fn step(&mut self, root: &Root, index: u64) -> Word {
+        let old = self.index;
+        self.index = index;
+        if self.fresh && self.depth > 0 {
+            // SAFETY: the path was built under the caller's guard or lock.
+            let node = unsafe { &*self.path[self.depth - 1] };
+            if (old ^ index) & !node::low_mask(node.shift + CHUNK_SHIFT) == 0 {
+                let offset = node::offset_of(index, node.shift);
+                let w = node.load(offset);
+                if entry::is_node(w) {
+                    // SAFETY: as above.
+                    return unsafe { self.descend(root, w) };
+                }
+                let (offset, w) = match entry::as_sibling(w) {
+                    Some(c) => (c, node.load(c)),
+                    None => (offset, w),
+                };
+                if !entry::is_internal(w) || w == ZERO {
+                    self.settle(offset, w);
+                    return w;
+                }
+            }
+        }
+        // SAFETY: the caller's contract.
+        unsafe { self.load(root) }
+    }
+
+    /// The order of the entry the walk is on (0 for a hole).
+    ///
+    /// # Safety
+    /// As for [`Walk::load`]; the walk is fresh.
+    pub(crate) unsafe fn order(&self) -> u32 {
+        match self.leaf_node() {
+            Some(ptr) if !self.entry.is_null() => {
+                // SAFETY: the caller's contract.
+                let node = unsafe { &*ptr };
+                let (_, span) = node.entry_span(self.offset);
+                node.shift + span.trailing_zeros()
+            }
+            _ => 0,
+        }
+    }
+
+    /// The first and last index of the entry the walk is on.
+    ///
+    /// # Safety
+    /// As for [`Walk::order`].
+    pub(crate) unsafe fn entry_range(&self) -> (u64, u64) {
+        match self.leaf_node() {
+            Some(ptr) => {
+                // SAFETY: the caller's contract.
+                let node = unsafe { &*ptr };
+                let first = node::slot_start(self.index, node.shift, self.offset);
+                // SAFETY: as above.
+                let order = unsafe { self.order() };
+                (first, first + node::low_mask(order))
+            }
+            None => (self.index, self.index),
+        }
+    }
+
+    /// Whether the entry the walk is on carries mark `mark`.
+    ///
+    /// # Safety
+    /// As for [`Walk::order`].
+    pub(crate) unsafe fn is_marked(&self, root: &Root, mark: usize) -> bool {
+        match self.leaf_node() {
+            // SAFETY: the caller's contract.
+            Some(ptr) => unsafe { &*ptr }.marks(mark) & (1 << self.offset) != 0,
+            None => root.marks.load(Ordering::Relaxed) & (1 << mark) != 0,
+        }
+    }
+
+    /// Finds the first entry that `want` accepts and that covers an index
+    /// in `self.index ..= max`; an entry that begins before `self.index`
+    /// but covers it is found with the walk left at `self.index`.
+    ///
+    /// # Safety
+    /// As for [`Walk::load`].
+    pub(crate) unsafe fn find(&mut self, root: &Root, max: u64, want: Want) -> Option<Word> {
+        if self.index > max {
+            return None;
+        }
+        // SAFETY: the caller's contract.
+        let w = unsafe { self.load(root) };
+        // SAFETY: as above; the walk is fresh.
+        if want.accepts(w) && want.mark.is_none_or(|m| unsafe { self.is_marked(root, m) }) {
+            return Some(w);
+        }
+        // SAFETY: as above.
+        unsafe { self.scan_past(root, max, want) }
+    }
+
+    /// Finds the next entry that `want` accepts after the one (or the hole)
+    /// the walk is on, up to `max`.
+    ///
+    /// # Safety
+    /// As for [`Walk::load`].
+    pub(crate) unsafe fn find_next(&mut self, root: &Root, max: u64, want: Want) -> Option<Word> {
+        if !self.fresh {
+            // SAFETY: the caller's contract.
+            unsafe { self.load(root) };
+        }
+        // SAFETY: as above.
+        unsafe { self.scan_past(root, max, want) }
+    }
+
+    /// Scans forward from the slot after the current entry or hole.
+    ///
+    /// # Safety
+    /// As for [`Walk::load`]; the walk is fresh.
+    unsafe fn scan_past(&mut self, root: &Root, max: u64, want: Want) -> Option<Word> {
+        if self.depth == 0 {
+            // The walk is on the head entry (index 0), on an empty tree, or
+            // beyond the top node: nothing lies further, unless the tree
+            // grew from a single entry since we looked.
+            if self.index != 0 || max == 0 {
+                return None;
+            }
+            let head = root.head.load(Ordering::Acquire);
+            if !entry::is_node(head) {
+                return None;
+            }
+            self.index = 1;
+            // SAFETY: the caller's contract.
+            return unsafe { self.find(root, max, want) };
+        }
+        // SAFETY: the path was built under the caller's guard or lock.
+        let node = unsafe { &*self.path[self.depth - 1] };
+        let start = if self.entry.is_null() {
+            self.offset + 1
+        } else {
+            let (c, span) = node.entry_span(self.offset);
+            c + span
+        };
+        // SAFETY: as above.
+        unsafe { self.scan(root, start, max, want) }
+    }
+
+    /// Scans forward from slot `offset` of the deepest node on the path.
+    ///
+    /// # Safety
+    /// As for [`Walk::load`].
+    unsafe fn scan(&mut self, root: &Root, mut offset: usize, max: u64, want: Want) -> Option<Word> {
+        loop {
+            // SAFETY: the path was built under the caller's guard or lock.
+            let node = unsafe { &*self.path[self.depth - 1] };
+            let usable = node::usable_slots(node.shift);
+            let mut found = None;
+            if offset < usable {
+                match want.mark {
+                    Some(m) => {
+                        let bits = node.marks(m) & node::bit_range(offset, usable - offset);
+                        if bits != 0 {
+                            let i = bits.trailing_zeros() as usize;
+                            found = Some((i, node.load(i)));
+                        }
+                    }
+                    None => {
+                        for i in offset..usable {
+                            let w = node.load(i);
+                            if !w.is_null() && !entry::is_sibling(w) {
+                                found = Some((i, w));
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+            let Some((i, w)) = found else {
+                if self.depth == 1 {
+                    // Past the top node we walked through: the tree may
+                    // have grown since, so look again from the head.
+                    let next = (self.index | node::low_mask(node.shift + CHUNK_SHIFT)).checked_add(1)?;
+                    if next > max {
+                        return None;
+                    }
+                    self.index = next;
+                    // SAFETY: the caller's contract.
+                    return unsafe { self.find(root, max, want) };
+                }
+                // This node is done: go on with the next slot of its parent
+                // (`self.index` still lies under this node).
+                self.depth -= 1;
+                // SAFETY: as above.
+                let parent = unsafe { &*self.path[self.depth - 1] };
+                offset = node::offset_of(self.index, parent.shift) + 1;
+                continue;
+            };
+            let start = node::slot_start(self.index, node.shift, i);
+            if start > max {
+                return None;
+            }
+            self.index = start;
+            if entry::is_node(w) {
+                self.path[self.depth] = entry::as_node(w);
+                self.depth += 1;
+                offset = 0;
+                continue;
+            }
+            if w == RETRY {
+                // The node left the tree under us: look again from here.
+                // SAFETY: the caller's contract.
+                return unsafe { self.find(root, max, want) };
+            }
+            if want.accepts(w) {
+                self.settle(i, w);
+                return Some(w);
+            }
+            // A hole, a sibling or a reservation behind a stale mark bit.
+            offset = i + 1;
+        }
+    }
+}

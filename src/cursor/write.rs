@@ -1,0 +1,548 @@
+//! Writing: finding or making the slots for an entry, replacing what they
+//! hold, and keeping counts and mark summaries exact on the way.
+//!
+//! Everything here runs with the tree's lock held, so writers never race
+//! each other; the care is all for the lock-free readers:
+//!
+//! - a new node is complete (slots, marks) before the Release store that
+//!   links it;
+//! - when the tree grows, the new top's slot 0 and its mark bits are set
+//!   before the head is switched to it;
+//! - when the tree shrinks, the node that leaves gets a retry entry in
+//!   slot 0, so a reader still inside it walks again;
+//! - a subtree that leaves the tree has every non-empty slot replaced by a
+//!   retry entry before its nodes go to the epoch collector;
+//! - an erase clears the entry's marks before it publishes the empty slot.
+//!
+//! Entries displaced by a store are not dropped here: their `Arc`
+//! references are handed to the epoch collector, because a reader may still
+//! be looking at them.
+
+use super::walk::Walk;
+use super::Root;
+use crate::entry::{self, Word, NULL, RETRY};
+use crate::mark::MARKS;
+use crate::node::{self, Node, CHUNK_SHIFT};
+use crate::sync::{Guard, Ordering};
+
+/// The free-tracking mark of trees made with `Flags::ALLOC`.
+pub(crate) const FREE_MARK: usize = 0;
+
+/// Where an entry goes: `span` slots from `offset` in the deepest node of
+/// the walk's path, or the head when the path is empty.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Target {
+    pub(crate) offset: usize,
+    pub(crate) span: usize,
+}
+
+/// What a [`Root::replace`] took out of the tree.
+pub(crate) struct Replaced {
+    /// The entry that covered the walk's index before, if any. Its item
+    /// reference is queued for dropping after the guard: the caller may
+    /// clone it while its guard is pinned.
+    pub(crate) old: Word,
+}
+
+impl Root {
+    /// The mark numbers that follow entries (all, or all but the free mark
+    /// in an allocating tree).
+    #[inline]
+    pub(crate) fn entry_marks(&self) -> core::ops::Range<usize> {
+        if self.track_free {
+            1..MARKS
+        } else {
+            0..MARKS
+        }
+    }
+
+    /// Finds the slots for an entry of `order` at `walk.index`, growing the
+    /// tree and making nodes on the way when `create` is set. If the index
+    /// lies in a larger entry, the target is that whole entry (a store
+    /// keeps its order). `None` when `create` is off and there is nothing.
+    ///
+    /// # Safety
+    /// The tree's lock is held; `guard` is pinned to its collector.
+    pub(crate) unsafe fn target(&self, walk: &mut Walk, order: u32, create: bool) -> Option<Target> {
+        let index = walk.index;
+        let level = order - order % CHUNK_SHIFT;
+        if create {
+            // SAFETY: the caller holds the lock.
+            unsafe { self.grow_for(index, order, level) };
+        }
+        walk.reset_path();
+        // Relaxed: we hold the lock, so we read our own last store.
+        let mut w = self.head.load(Ordering::Relaxed);
+        if !entry::is_node(w) {
+            if index != 0 || order != 0 || (!create && w.is_null()) {
+                return None;
+            }
+            walk.settle(0, w);
+            return Some(Target { offset: 0, span: 1 });
+        }
+        loop {
+            let ptr = entry::as_node(w);
+            // SAFETY: nodes in the tree stay allocated while we hold the lock.
+            let node = unsafe { &*ptr };
+            if walk.depth() == 0 && index > node::max_index(node.shift) {
+                return None;
+            }
+            walk.push(ptr);
+            let offset = node::offset_of(index, node.shift);
+            w = node.load(offset);
+            if node.shift > level {
+                if entry::is_node(w) {
+                    continue;
+                }
+                if w.is_null() {
+                    if !create {
+                        return None;
+                    }
+                    let child = self.new_node(node.shift - CHUNK_SHIFT);
+                    node.publish(offset, entry::node_word(child));
+                    node.set_count(node.count() + 1);
+                    w = entry::node_word(child);
+                    continue;
+                }
+                // A larger entry covers the index: it is the target.
+                let (canonical, span) = node.entry_span(offset);
+                let entry = node.load(canonical);
+                walk.settle(canonical, entry);
+                return Some(Target { offset: canonical, span });
+            }
+            let want = 1usize << (order - level);
+            let (canonical, span) = if entry::is_leaf(w) || entry::is_sibling(w) {
+                node.entry_span(offset)
+            } else {
+                (offset, 0)
+            };
+            if !create && w.is_null() {
+                return None;
+            }
+            let target = if span > want {
+                Target { offset: canonical, span }
+            } else {
+                Target { offset, span: want }
+            };
+            walk.settle(target.offset, node.load(target.offset));
+            return Some(target);
+        }
+    }
+
+    /// A new node at `shift`; in an allocating tree, every slot free.
+    fn new_node(&self, shift: u32) -> *mut Node {
+        let ptr = Node::alloc(shift);
+        if self.track_free {
+            // SAFETY: `ptr` is fresh from `alloc` and not yet shared.
+            let node = unsafe { &*ptr };
+            node.set_marks(FREE_MARK, node::low_mask(node::usable_slots(shift) as u32));
+        }
+        ptr
+    }
+
+    /// Adds levels on top until the tree reaches `index` with a node at
+    /// `level` or above (or the head can hold the entry itself).
+    ///
+    /// # Safety
+    /// The tree's lock is held.
+    unsafe fn grow_for(&self, index: u64, order: u32, level: u32) {
+        loop {
+            let head = self.head.load(Ordering::Relaxed);
+            let shift = if head.is_null() {
+                if index == 0 && order == 0 {
+                    return;
+                }
+                // An empty tree gets its top at the final height at once.
+                let top = self.new_node(node::shift_for(index).max(level));
+                // Release: the node is initialised before readers can see it.
+                self.head.store(entry::node_word(top), Ordering::Release);
+                return;
+            } else if entry::is_node(head) {
+                // SAFETY: the head node is alive while we hold the lock.
+                let top = unsafe { &*entry::as_node(head) };
+                if top.shift >= level && index <= node::max_index(top.shift) {
+                    return;
+                }
+                top.shift + CHUNK_SHIFT
+            } else {
+                if index == 0 && order == 0 {
+                    return;
+                }
+                0
+            };
+            let ptr = self.new_node(shift);
+            // SAFETY: fresh, not yet shared.
+            let top = unsafe { &*ptr };
+            top.slots[0].store(head, Ordering::Relaxed);
+            top.set_count(1);
+            top.set_nr_values(entry::is_value(head) as usize);
+            let root_marks = self.marks.load(Ordering::Relaxed);
+            for m in self.entry_marks() {
+                if root_marks & (1 << m) != 0 {
+                    top.set_marks(m, 1);
+                }
+            }
+            if self.track_free {
+                let old_top_has_free = entry::is_node(head)
+                    // SAFETY: the old top is alive while we hold the lock.
+                    && unsafe { &*entry::as_node(head) }.marks(FREE_MARK) != 0;
+                if !old_top_has_free {
+                    top.clear_marks(FREE_MARK, 1);
+                }
+            }
+            // Release: slot 0 and the mark bits are in place before a
+            // reader can reach the new top.
+            self.head.store(entry::node_word(ptr), Ordering::Release);
+        }
+    }
+
+    /// Replaces the `target` slots with `new` (null to erase), frees what
+    /// they held after the guard, and fixes counts, marks and the tree's
+    /// shape. The walk must come from [`Root::target`] and is stale after.
+    ///
+    /// # Safety
+    /// The tree's lock is held; `guard` is pinned to the tree's collector;
+    /// `new` is a leaf word whose item reference the tree takes over.
+    pub(crate) unsafe fn replace<T>(&self, walk: &mut Walk, target: Target, new: Word, guard: &Guard) -> Replaced {
+        let Some(ptr) = walk.leaf_node() else {
+            // The head holds the entry for index 0.
+            let old = self.head.load(Ordering::Relaxed);
+            if new.is_null() {
+                self.marks.store(0, Ordering::Relaxed);
+            }
+            // Release: an item's contents are visible before its pointer.
+            self.head.store(new, Ordering::Release);
+            // SAFETY: the head slot no longer holds `old`.
+            unsafe { retire_leaf::<T>(old, guard) };
+            let removed = entry::is_leaf(old) as usize;
+            self.adjust_len(removed, !new.is_null());
+            walk.invalidate();
+            return Replaced { old };
+        };
+        // SAFETY: nodes on the path are alive while we hold the lock.
+        let node = unsafe { &*ptr };
+        let Target { offset, span } = target;
+        let range = node::bit_range(offset, span);
+        let here = node::offset_of(walk.index, node.shift);
+
+        // Take stock of what the range holds, before touching it.
+        let mut old = NULL;
+        let mut removed = 0;
+        let mut used = 0;
+        let mut values = 0;
+        let mut displaced = [NULL; node::SLOTS];
+        for i in offset..offset + span {
+            let w = node.load(i);
+            displaced[i] = w;
+            if w.is_null() {
+                continue;
+            }
+            used += 1;
+            if entry::is_value(w) || entry::as_sibling(w).is_some_and(|c| entry::is_value(node.load(c))) {
+                values += 1;
+            }
+            if entry::is_node(w) {
+                // SAFETY: a child of a live node, under the lock.
+                let child = unsafe { &*entry::as_node(w) };
+                removed += count_entries(child);
+                if i == here {
+                    old = lookup_in(child, walk.index);
+                }
+            } else if entry::is_leaf(w) {
+                removed += 1;
+                if i == here || (entry::as_sibling(node.load(here)) == Some(i)) {
+                    old = w;
+                }
+            }
+        }
+        let mut union = 0u8;
+        for m in self.entry_marks() {
+            if node.marks(m) & range != 0 {
+                union |= 1 << m;
+            }
+        }
+
+        // Publish the new contents.
+        if new.is_null() {
+            // Marks go first: a marked walk must not find a mark on a slot
+            // it has already seen empty.
+            for m in self.entry_marks() {
+                node.clear_marks(m, range);
+            }
+            if self.track_free {
+                node.set_marks(FREE_MARK, range);
+            }
+            for i in offset..offset + span {
+                node.publish(i, NULL);
+            }
+        } else {
+            // Canonical slot first, then the siblings: a reader that follows
+            // a sibling (Acquire) then finds the new entry in place.
+            node.publish(offset, new);
+            for i in offset + 1..offset + span {
+                node.publish(i, entry::sibling(offset));
+            }
+            let siblings = range & !(1 << offset);
+            for m in self.entry_marks() {
+                if union & (1 << m) != 0 {
+                    node.set_marks(m, 1 << offset);
+                }
+                node.clear_marks(m, siblings);
+            }
+            if self.track_free {
+                node.clear_marks(FREE_MARK, range);
+            }
+        }
+        let now_used = if new.is_null() { 0 } else { span };
+        let now_values = if entry::is_value(new) { span } else { 0 };
+        node.set_count(node.count() - used + now_used);
+        node.set_nr_values(node.nr_values() - values + now_values);
+        for m in 0..MARKS {
+            // SAFETY: the walk's path is live under the lock.
+            unsafe { self.propagate(walk, walk.depth(), m) };
+        }
+
+        // Retire what left the tree: subtrees get retry entries first.
+        for &w in &displaced[offset..offset + span] {
+            if entry::is_node(w) {
+                // SAFETY: unlinked just now, under the lock.
+                unsafe { retire_subtree::<T>(entry::as_node(w), guard) };
+            } else if entry::is_leaf(w) {
+                // SAFETY: no slot holds `w` any more.
+                unsafe { retire_leaf::<T>(w, guard) };
+            }
+        }
+        self.adjust_len(removed, !new.is_null());
+        if new.is_null() && node.count() == 0 {
+            // SAFETY: the lock is held and the path is live.
+            unsafe { self.delete_empty(walk, guard) };
+        }
+        // SAFETY: the lock is held.
+        unsafe { self.shrink(guard) };
+        walk.invalidate();
+        Replaced { old }
+    }
+
+    /// Unlinks the empty nodes at the bottom of the walk's path, climbing
+    /// while a parent is left empty too.
+    ///
+    /// # Safety
+    /// The lock is held and the walk's path is live.
+    unsafe fn delete_empty(&self, walk: &Walk, guard: &Guard) {
+        let mut d = walk.depth();
+        while d > 0 {
+            let ptr = walk.node_at(d - 1);
+            // SAFETY: the caller's contract.
+            let node = unsafe { &*ptr };
+            if node.count() != 0 {
+                return;
+            }
+            if d == 1 {
+                self.marks.store(0, Ordering::Relaxed);
+                // Release: pairs with readers' Acquire head load (the null
+                // carries no data, but keeps one ordering rule for the head).
+                self.head.store(NULL, Ordering::Release);
+            } else {
+                // SAFETY: the caller's contract.
+                let parent = unsafe { &*walk.node_at(d - 2) };
+                let offset = node::offset_of(walk.index, parent.shift);
+                parent.publish(offset, NULL);
+                parent.set_count(parent.count() - 1);
+                if self.track_free {
+                    parent.set_marks(FREE_MARK, 1 << offset);
+                }
+            }
+            // SAFETY: unlinked just now; it holds nothing.
+            unsafe { retire_subtree::<()>(ptr, guard) };
+            d -= 1;
+            if self.track_free {
+                // SAFETY: the path above `d` is still linked.
+                unsafe { self.propagate(walk, d, FREE_MARK) };
+            }
+        }
+    }
+
+    /// Lowers the tree while its top node holds nothing but slot 0: the
+    /// child (or, at the bottom level, the entry for index 0) becomes the
+    /// head (the kernel's `xas_shrink`).
+    ///
+    /// # Safety
+    /// The lock is held.
+    pub(crate) unsafe fn shrink(&self, guard: &Guard) {
+        loop {
+            let head = self.head.load(Ordering::Relaxed);
+            if !entry::is_node(head) {
+                return;
+            }
+            let ptr = entry::as_node(head);
+            // SAFETY: the head node is alive under the lock.
+            let top = unsafe { &*ptr };
+            if top.count() != 1 {
+                return;
+            }
+            let w = top.load(0);
+            if w.is_null() || (!entry::is_node(w) && top.shift != 0) {
+                return;
+            }
+            let mut marks = 0;
+            for m in 0..MARKS {
+                marks |= ((top.marks(m) & 1) as u8) << m;
+            }
+            self.marks.store(marks, Ordering::Relaxed);
+            // Release: the child (or entry) is published as the head.
+            self.head.store(w, Ordering::Release);
+            // Release: a reader that finds the retry entry and walks again
+            // from the head then sees the new head stored above.
+            top.slots[0].store(RETRY, Ordering::Release);
+            let ptr = ptr.cast_mut();
+            // SAFETY: unlinked; the free waits for pinned readers.
+            unsafe { guard.defer_unchecked(move || Node::free(ptr)) };
+        }
+    }
+
+    /// Empties the tree; everything in it goes to the epoch collector.
+    ///
+    /// # Safety
+    /// The lock is held (or the tree is owned); `T` is the item type.
+    pub(crate) unsafe fn clear<T>(&self, guard: &Guard) {
+        let head = self.head.load(Ordering::Relaxed);
+        if head.is_null() {
+            return;
+        }
+        self.marks.store(0, Ordering::Relaxed);
+        // Release: keeps the one ordering rule for the head (see `shrink`).
+        self.head.store(NULL, Ordering::Release);
+        self.len.store(0, Ordering::Relaxed);
+        if entry::is_node(head) {
+            // SAFETY: unlinked just now.
+            unsafe { retire_subtree::<T>(entry::as_node(head), guard) };
+        } else {
+            // SAFETY: the head no longer holds it.
+            unsafe { retire_leaf::<T>(head, guard) };
+        }
+    }
+
+    #[inline]
+    fn adjust_len(&self, removed: usize, added: bool) {
+        // Relaxed: `len` orders nothing; writers update it under the lock.
+        let len = self.len.load(Ordering::Relaxed);
+        self.len.store(len - removed + added as usize, Ordering::Relaxed);
+    }
+
+    /// Recomputes mark `m`'s summary bits from `path[depth - 1]` up to the
+    /// root, stopping where nothing changes.
+    ///
+    /// # Safety
+    /// The lock is held and the walk's path is live.
+    pub(crate) unsafe fn propagate(&self, walk: &Walk, depth: usize, m: usize) {
+        let mut d = depth;
+        while d > 0 {
+            // SAFETY: the caller's contract.
+            let node = unsafe { &*walk.node_at(d - 1) };
+            let has = node.marks(m) != 0;
+            if d == 1 {
+                if has {
+                    self.marks.fetch_or(1 << m, Ordering::Relaxed);
+                } else {
+                    self.marks.fetch_and(!(1 << m), Ordering::Relaxed);
+                }
+                return;
+            }
+            // SAFETY: as above.
+            let parent = unsafe { &*walk.node_at(d - 2) };
+            let bit = 1u64 << node::offset_of(walk.index, parent.shift);
+            let had = parent.marks(m) & bit != 0;
+            if had == has {
+                return;
+            }
+            if has {
+                parent.set_marks(m, bit);
+            } else {
+                parent.clear_marks(m, bit);
+            }
+            d -= 1;
+        }
+    }
+}
+
+/// How many entries (leaves, not siblings) a subtree holds.
+pub(crate) fn count_entries(node: &Node) -> usize {
+    let mut n = 0;
+    for i in 0..node::SLOTS {
+        let w = node.load(i);
+        if entry::is_node(w) {
+            // SAFETY: children of a live node are alive under the lock.
+            n += count_entries(unsafe { &*entry::as_node(w) });
+        } else if entry::is_leaf(w) {
+            n += 1;
+        }
+    }
+    n
+}
+
+/// The leaf entry covering `index` inside the subtree `node`, or null.
+fn lookup_in(node: &Node, index: u64) -> Word {
+    let mut node = node;
+    loop {
+        let offset = node::offset_of(index, node.shift);
+        let mut w = node.load(offset);
+        if let Some(c) = entry::as_sibling(w) {
+            w = node.load(c);
+        }
+        if entry::is_node(w) {
+            // SAFETY: children of a live node are alive under the lock.
+            node = unsafe { &*entry::as_node(w) };
+            continue;
+        }
+        return if entry::is_leaf(w) { w } else { NULL };
+    }
+}
+
+/// Queues the tree's reference to a leaf for dropping after every reader
+/// pinned now has unpinned.
+///
+/// # Safety
+/// No slot of the tree holds `w` any more; `T` is the tree's item type.
+pub(crate) unsafe fn retire_leaf<T>(w: Word, guard: &Guard) {
+    if entry::is_item(w) {
+        let item = w.cast::<T>().cast_const();
+        // SAFETY: the reference came from `Arc::into_raw` when the item was
+        // stored and left the tree just now; readers that may still see it
+        // are pinned, so the drop waits for them.
+        unsafe {
+            guard.defer_unchecked(move || drop(alloc::sync::Arc::from_raw(item)));
+        }
+    }
+}
+
+/// Takes a subtree that has just been unlinked out of readers' reach:
+/// every non-empty slot becomes a retry entry (so a reader still inside
+/// walks again), then its nodes and items go to the epoch collector.
+///
+/// # Safety
+/// `node` is no longer linked from the tree; the lock is held; `T` is the
+/// tree's item type.
+pub(crate) unsafe fn retire_subtree<T>(ptr: *const Node, guard: &Guard) {
+    // SAFETY: unlinked but not yet freed: only we free it, below.
+    let node = unsafe { &*ptr };
+    for i in 0..node::SLOTS {
+        let w = node.load(i);
+        if w.is_null() {
+            continue;
+        }
+        // Release: a reader that finds the retry entry and walks again
+        // from the head sees the store that unlinked this subtree.
+        node.slots[i].store(RETRY, Ordering::Release);
+        if entry::is_node(w) {
+            // SAFETY: a child of an unlinked node is unlinked too.
+            unsafe { retire_subtree::<T>(entry::as_node(w), guard) };
+        } else if entry::is_leaf(w) {
+            // SAFETY: the slot now holds RETRY, not the item.
+            unsafe { retire_leaf::<T>(w, guard) };
+        }
+    }
+    let ptr = ptr.cast_mut();
+    // SAFETY: unlinked; readers that may hold it are pinned and the free
+    // waits for them.
+    unsafe { guard.defer_unchecked(move || Node::free(ptr)) };
+}

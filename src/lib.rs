@@ -1,0 +1,119 @@
+//! A concurrent radix tree in the style of the Linux kernel's XArray.
+//!
+//! `xradix` maps `u64` indices to entries: shared items (`Arc<T>`) or
+//! small typed values stored in the slot itself. It is built for the jobs
+//! the kernel's XArray does for the page cache: lock-free reads, three
+//! marks per entry (DIRTY, TOWRITE and one free) summarised up the tree so
+//! that "visit every dirty entry" costs time in the number of dirty
+//! entries, multi-order entries (one 2 MiB entry covering 512 pages), and
+//! value entries that cost no allocation.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use xradix::{pin, Entry, EntryRef, Mark, XArray};
+//!
+//! let xa: XArray<String, u64> = XArray::new();
+//! xa.store(5, Entry::Value(7)).unwrap();
+//! xa.store(6, Entry::Item(Arc::new("six".into()))).unwrap();
+//! let g = pin();
+//! assert!(matches!(xa.load(5, &g), Some(EntryRef::Value(7))));
+//! xa.set_mark(5, Mark::DIRTY);
+//! assert_eq!(xa.tag_range(.., Mark::DIRTY, Mark::TOWRITE), 1);
+//! let dirty: Vec<u64> = xa.iter_marked(.., Mark::TOWRITE, &g).map(|(i, _)| i).collect();
+//! assert_eq!(dirty, [5]);
+//! xa.store_order(512, 9, Entry::Value(1)).unwrap();
+//! assert_eq!(xa.get_order(700), 9);
+//! xa.split(512, 0).unwrap();
+//! assert_eq!(xa.get_order(700), 0);
+//! ```
+//!
+//! # Guards and what readers see
+//!
+//! Reads take a [`Guard`] from [`pin`] (crossbeam-epoch): while it lives,
+//! nothing a read returned is freed, so [`load`](XArray::load) hands out
+//! plain references with no reference count touched. Hold a guard for a
+//! batch of reads, not for ever: nothing unlinked while it lives can be
+//! freed.
+//!
+//! Readers never block and never write shared memory. While a writer
+//! works, a reader sees each slot either before or after each store:
+//!
+//! - a load returns an entry that was at that index at some moment during
+//!   the call, or `None` if the index was empty at some such moment;
+//! - inside a multi-order entry being split, every index shows the old
+//!   entry or a piece of it (the same entry), never `None`;
+//! - iterators read the live tree: an entry present for the whole
+//!   iteration is yielded exactly once; one stored or erased meanwhile may
+//!   or may not be;
+//! - **marks may be stale**: `get_mark`, `has_mark` and the marked
+//!   iterators report marks as they were at some moment during the call,
+//!   and a mark set together with a store may become visible before or
+//!   after the entry. Decide under the lock ([`XArray::lock`]) when a mark
+//!   must be exact, as a file system's writeback does.
+//!
+//! Writers take the tree's lock for the call, or hold it across many
+//! changes with [`Locked`] and [`CursorMut`].
+//!
+//! # Multi-order entries
+//!
+//! [`store_order`](XArray::store_order) stores one entry for 2^order
+//! aligned indices; a load anywhere in the range returns it, marks set on
+//! any index apply to all of it, iterators yield it once. **A plain
+//! `store` or `erase` at any index of a multi-order entry acts on the
+//! whole entry**, as in the kernel. To change part of one — a hole punched
+//! inside a dirty 2 MiB mapping — [`split`](XArray::split) it first: the
+//! pieces keep the entry and its marks, and only the punched ones are then
+//! erased.
+//!
+//! # Value entries
+//!
+//! A [`Value`] is a type of at most 62 bits stored in the slot itself
+//! (the kernel's `xa_mk_value`), such as a block number with flags.
+//! Integers and `bool` implement it; a value too wide for its
+//! [`Value::BITS`] is refused with [`Error::Invalid`], never truncated.
+//!
+//! # ID allocation
+//!
+//! A tree made with [`Flags::ALLOC`] or [`Flags::ALLOC1`] tracks its free
+//! indices (in mark 0) so that [`alloc`](XArray::alloc) returns the lowest
+//! free index in O(height).
+//!
+//! # Features
+//!
+//! - `std` (default): [`pin`], [`XArray::new`], a parking mutex as the
+//!   writer lock. Without it the crate is `#![no_std]` + `alloc`, the lock
+//!   is a spin lock, and trees are made with [`XArray::with_collector`].
+//!
+//! # Minimum Rust version
+//!
+//! 1.84 (strict-provenance pointer APIs).
+
+#![no_std]
+#![warn(missing_docs, unsafe_op_in_unsafe_fn)]
+
+extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
+
+mod cursor;
+mod entry;
+mod error;
+mod iter;
+mod mark;
+mod node;
+mod sync;
+mod value;
+mod xarray;
+
+pub use cursor::{Cursor, CursorMut};
+pub use entry::{Entry, EntryRef};
+pub use error::{Error, InvalidInput};
+pub use iter::Iter;
+pub use mark::Mark;
+#[doc(hidden)]
+pub use node::CHUNK_SHIFT;
+#[cfg(feature = "std")]
+pub use sync::pin;
+pub use sync::{Collector, Guard, LocalHandle};
+pub use value::{max_value_bits, Value, MAX_VALUE_BITS};
+pub use xarray::{Flags, Locked, XArray};

@@ -1,0 +1,87 @@
+//! Marks: three flags per entry, summarised up the tree.
+//!
+//! Every slot of every node has one bit per mark. On a slot holding an
+//! entry the bit is the entry's mark; on a slot holding a child node it is
+//! set when any entry below carries the mark. The summary is what lets
+//! [`iter_marked`](crate::XArray::iter_marked) skip a whole unmarked
+//! subtree with one bitmap test.
+
+use core::fmt;
+
+/// One of the three marks an entry can carry (the kernel's `xa_mark_t`).
+///
+/// The kernel's page cache calls mark 0 DIRTY and mark 1 TOWRITE; the
+/// names here follow that use, but the tree gives them no meaning of its
+/// own, except that a tree made with [`Flags::ALLOC`](crate::Flags::ALLOC)
+/// uses mark 0 to track free indices.
+///
+/// ```
+/// use xradix::{Entry, Mark, XArray};
+///
+/// let xa: XArray = XArray::new();
+/// xa.store(7, Entry::Value(1)).unwrap();
+/// xa.set_mark(7, Mark::DIRTY);
+/// assert!(xa.get_mark(7, Mark::DIRTY));
+/// assert!(!xa.get_mark(7, Mark::TOWRITE));
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Mark(u8);
+
+impl Mark {
+    /// Mark 0 (`XA_MARK_0`).
+    pub const MARK_0: Mark = Mark(0);
+    /// Mark 1 (`XA_MARK_1`).
+    pub const MARK_1: Mark = Mark(1);
+    /// Mark 2 (`XA_MARK_2`), free for the user.
+    pub const MARK_2: Mark = Mark(2);
+    /// The page cache's dirty mark: mark 0 (`PAGECACHE_TAG_DIRTY`).
+    pub const DIRTY: Mark = Mark::MARK_0;
+    /// The page cache's writeback snapshot: mark 1 (`PAGECACHE_TAG_TOWRITE`).
+    pub const TOWRITE: Mark = Mark::MARK_1;
+    /// Every mark, in order.
+    pub const ALL: [Mark; 3] = [Mark::MARK_0, Mark::MARK_1, Mark::MARK_2];
+
+    /// The mark's number: 0, 1 or 2.
+    ///
+    /// ```
+    /// assert_eq!(xradix::Mark::TOWRITE.index(), 1);
+    /// ```
+    #[inline]
+    pub const fn index(self) -> usize {
+        self.0 as usize
+    }
+
+    /// The mark numbered `n`, or `None` when `n > 2`.
+    ///
+    /// ```
+    /// assert_eq!(xradix::Mark::from_index(2), Some(xradix::Mark::MARK_2));
+    /// assert_eq!(xradix::Mark::from_index(3), None);
+    /// ```
+    #[inline]
+    pub const fn from_index(n: usize) -> Option<Mark> {
+        if n < MARKS {
+            Some(Mark(n as u8))
+        } else {
+            None
+        }
+    }
+
+    /// This mark's bit in a [`MarkSet`]-style byte.
+    #[inline]
+    pub(crate) const fn bit(self) -> u8 {
+        1 << self.0
+    }
+}
+
+impl fmt::Debug for Mark {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            0 => f.write_str("Mark::DIRTY"),
+            1 => f.write_str("Mark::TOWRITE"),
+            _ => f.write_str("Mark::MARK_2"),
+        }
+    }
+}
+
+/// How many marks each slot has.
+pub(crate) const MARKS: usize = 3;

@@ -1,0 +1,946 @@
+//! [`XArray`], the normal API: a few lines over the cursor each.
+
+use core::fmt;
+use core::marker::PhantomData;
+use core::ops::{Bound, RangeBounds, RangeInclusive};
+
+use alloc::sync::Arc;
+
+use crate::cursor::walk::{Walk, Want};
+use crate::cursor::{Cursor, CursorMut, Root};
+use crate::entry::{self, Entry, EntryRef, Word, NULL, ZERO};
+use crate::error::{Error, InvalidInput};
+use crate::iter::Iter;
+use crate::mark::Mark;
+use crate::node;
+use crate::sync::{self, Collector, Guard, Lock, LockGuard, Ordering};
+use crate::value::Value;
+
+bitflags::bitflags! {
+    /// Options fixed when a tree is made (the kernel's `XA_FLAGS_*`).
+    ///
+    /// ```
+    /// use xradix::{Entry, Flags, XArray};
+    /// let ids: XArray = XArray::with_flags(Flags::ALLOC1);
+    /// assert_eq!(ids.alloc(Entry::Value(0), 0..=100).unwrap(), 1);
+    /// ```
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+    pub struct Flags: u32 {
+        /// Track free indices so that [`XArray::alloc`] finds the lowest
+        /// free one in O(height) (`XA_FLAGS_ALLOC`). Uses mark 0 (DIRTY)
+        /// for the purpose: use TOWRITE or MARK_2 in such a tree.
+        const ALLOC = 1;
+        /// As `ALLOC`, and never hand out index 0 (`XA_FLAGS_ALLOC1`).
+        const ALLOC1 = 2;
+    }
+}
+
+/// A concurrent radix tree from `u64` indices to entries: shared items
+/// (`Arc<T>`) or small values of type `V` stored in the slot itself (the
+/// Linux kernel's XArray).
+///
+/// Reads (`load`, `get`, the iterators, [`Cursor`]) never take a lock and
+/// never write shared memory; writes take the tree's lock for the call, or
+/// for as long as a [`Locked`] handle lives. See the [crate
+/// documentation](crate) for what readers may see while writers work.
+///
+/// ```
+/// use std::sync::Arc;
+/// use xradix::{pin, Entry, EntryRef, Mark, XArray};
+///
+/// let xa: XArray<String, u64> = XArray::new();
+/// xa.store(5, Entry::Value(7)).unwrap();
+/// xa.store(6, Entry::Item(Arc::new("six".into()))).unwrap();
+/// let g = pin();
+/// assert!(matches!(xa.load(5, &g), Some(EntryRef::Value(7))));
+/// xa.set_mark(5, Mark::DIRTY);
+/// assert_eq!(xa.tag_range(.., Mark::DIRTY, Mark::TOWRITE), 1);
+/// ```
+pub struct XArray<T = (), V: Value = u64> {
+    pub(crate) root: Root,
+    lock: Lock,
+    collector: Collector,
+    default_collector: bool,
+    flags: Flags,
+    _entries: PhantomData<(Arc<T>, V)>,
+}
+
+/// The tree's lock, held: every write method of [`XArray`], and
+/// [`cursor_mut`](Locked::cursor_mut) for many changes under one
+/// acquisition (the kernel's `xa_lock`).
+///
+/// Readers on other threads carry on while it is held; writers wait. Reads
+/// on the thread holding it never block either.
+///
+/// ```
+/// use xradix::{Entry, XArray};
+/// let xa: XArray = XArray::new();
+/// let locked = xa.lock();
+/// for i in 0..10 {
+///     locked.store(i, Entry::Value(i)).unwrap();
+/// }
+/// drop(locked);
+/// assert_eq!(xa.len(), 10);
+/// ```
+pub struct Locked<'a, T: Send + Sync + 'static, V: Value = u64> {
+    xa: &'a XArray<T, V>,
+    guard: Guard,
+    _lock: LockGuard<'a>,
+}
+
+fn bounds(r: &impl RangeBounds<u64>) -> Option<(u64, u64)> {
+    let start = match r.start_bound() {
+        Bound::Included(&s) => s,
+        Bound::Excluded(&s) => s.checked_add(1)?,
+        Bound::Unbounded => 0,
+    };
+    let end = match r.end_bound() {
+        Bound::Included(&e) => e,
+        Bound::Excluded(&e) => e.checked_sub(1)?,
+        Bound::Unbounded => u64::MAX,
+    };
+    (start <= end).then_some((start, end))
+}
+
+#[cfg(feature = "std")]
+impl<T: Send + Sync + 'static, V: Value> Default for XArray<T, V> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T: Send + Sync + 'static, V: Value> XArray<T, V> {
+    /// An empty tree using the default epoch collector (the one [`pin`]
+    /// pins to).
+    ///
+    /// ```
+    /// let xa: xradix::XArray = xradix::XArray::new();
+    /// assert!(xa.is_empty());
+    /// ```
+    ///
+    /// [`pin`]: crate::pin
+    #[cfg(feature = "std")]
+    pub fn new() -> Self {
+        Self::with_flags(Flags::empty())
+    }
+
+    /// An empty tree with `flags`, using the default epoch collector.
+    ///
+    /// ```
+    /// use xradix::{Entry, Flags, XArray};
+    /// let ids: XArray = XArray::with_flags(Flags::ALLOC);
+    /// assert_eq!(ids.alloc(Entry::Value(1), 0..=9).unwrap(), 0);
+    /// ```
+    #[cfg(feature = "std")]
+    pub fn with_flags(flags: Flags) -> Self {
+        let mut xa = Self::with_collector(sync::default_collector().clone(), flags);
+        xa.default_collector = true;
+        xa
+    }
+
+    /// An empty tree whose nodes and items are freed through `collector`:
+    /// the constructor for `no_std` builds, and for trees whose garbage
+    /// should stay apart from the rest of the program. Readers must pin
+    /// guards from a handle registered with the same collector.
+    ///
+    /// ```
+    /// use xradix::{Collector, Entry, Flags, XArray};
+    /// let collector = Collector::new();
+    /// let handle = collector.register();
+    /// let xa: XArray = XArray::with_collector(collector, Flags::empty());
+    /// xa.store(1, Entry::Value(2)).unwrap();
+    /// let guard = handle.pin();
+    /// assert_eq!(xa.load(1, &guard).and_then(|e| e.value()), Some(2));
+    /// ```
+    pub fn with_collector(collector: Collector, flags: Flags) -> Self {
+        XArray {
+            root: Root::new(flags.intersects(Flags::ALLOC | Flags::ALLOC1)),
+            lock: Lock::new(),
+            collector,
+            default_collector: false,
+            flags,
+            _entries: PhantomData,
+        }
+    }
+
+    /// The flags the tree was made with.
+    ///
+    /// ```
+    /// use xradix::{Flags, XArray};
+    /// assert_eq!(XArray::<()>::with_flags(Flags::ALLOC).flags(), Flags::ALLOC);
+    /// ```
+    pub fn flags(&self) -> Flags {
+        self.flags
+    }
+
+    /// The collector the tree frees nodes and items through.
+    ///
+    /// ```
+    /// let xa: xradix::XArray = xradix::XArray::new();
+    /// let guard = xa.collector().register().pin();
+    /// assert!(xa.load(0, &guard).is_none());
+    /// ```
+    pub fn collector(&self) -> &Collector {
+        &self.collector
+    }
+
+    /// Panics unless `guard` is pinned to this tree's collector: a guard of
+    /// another collector would not keep the tree's nodes alive.
+    #[inline]
+    pub(crate) fn check_guard(&self, guard: &Guard) {
+        assert!(
+            sync::guard_belongs(guard, &self.collector),
+            "xradix: the guard is not pinned to this tree's collector (pin it with xradix::pin() \
+             or a handle of XArray::collector())"
+        );
+    }
+
+    fn writer_guard(&self) -> Guard {
+        sync::writer_guard(&self.collector, self.default_collector)
+    }
+
+    // -----------------------------------------------------------------
+    // Reads.
+
+    /// The entry at `index`, borrowed for the guard's lifetime (the
+    /// kernel's `xa_load`). `None` for a hole or a reserved index. Inside a
+    /// multi-order entry, that entry.
+    ///
+    /// Lock-free: no lock, no reference count, no store to shared memory.
+    ///
+    /// # Panics
+    /// If `guard` is not pinned to this tree's collector.
+    ///
+    /// ```
+    /// use xradix::{pin, Entry, XArray};
+    /// let xa: XArray = XArray::new();
+    /// xa.store(3, Entry::Value(30)).unwrap();
+    /// let guard = pin();
+    /// assert_eq!(xa.load(3, &guard).and_then(|e| e.value()), Some(30));
+    /// assert!(xa.load(4, &guard).is_none());
+    /// ```
+    #[inline]
+    pub fn load<'g>(&self, index: u64, guard: &'g Guard) -> Option<EntryRef<'g, T, V>> {
+        self.check_guard(guard);
+        let mut walk = Walk::new(index);
+        // SAFETY: `guard` is pinned to our collector (checked above).
+        let w = unsafe { walk.load(&self.root) };
+        // SAFETY: loaded under `guard`.
+        unsafe { entry::word_ref(w) }
+    }
+
+    /// An owned copy of the entry at `index` (items: a new `Arc`
+    /// reference). Pins internally.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use xradix::{Entry, XArray};
+    /// let xa: XArray<u32> = XArray::new();
+    /// let item = Arc::new(7);
+    /// xa.store(1, Entry::Item(item.clone())).unwrap();
+    /// let got = xa.get(1).unwrap();
+    /// assert!(got.same(&Entry::Item(item)));
+    /// ```
+    pub fn get(&self, index: u64) -> Option<Entry<T, V>> {
+        let _guard = self.writer_guard();
+        let mut walk = Walk::new(index);
+        // SAFETY: `guard` is pinned to our collector.
+        let w = unsafe { walk.load(&self.root) };
+        // SAFETY: loaded under `guard`, which is still pinned.
+        unsafe { entry::word_clone(w) }
+    }
+
+    /// Whether the entry at `index` carries `mark` (the kernel's
+    /// `xa_get_mark`). False in a hole.
+    ///
+    /// ```
+    /// use xradix::{Entry, Mark, XArray};
+    /// let xa: XArray = XArray::new();
+    /// xa.store(3, Entry::Value(1)).unwrap();
+    /// xa.set_mark(3, Mark::TOWRITE);
+    /// assert!(xa.get_mark(3, Mark::TOWRITE));
+    /// assert!(!xa.get_mark(4, Mark::TOWRITE));
+    /// ```
+    pub fn get_mark(&self, index: u64, mark: Mark) -> bool {
+        let _guard = self.writer_guard();
+        let mut walk = Walk::new(index);
+        // SAFETY: `_guard` is pinned to our collector.
+        let w = unsafe { walk.load(&self.root) };
+        // SAFETY: as above; the walk is fresh.
+        !w.is_null() && unsafe { walk.is_marked(&self.root, mark.index()) }
+    }
+
+    /// Whether any entry carries `mark` (the kernel's `xa_marked`). In a
+    /// [`Flags::ALLOC`] tree, mark 0 says whether a free index is left
+    /// below the top node.
+    ///
+    /// ```
+    /// use xradix::{Entry, Mark, XArray};
+    /// let xa: XArray = XArray::new();
+    /// xa.store(1 << 30, Entry::Value(1)).unwrap();
+    /// assert!(!xa.has_mark(Mark::DIRTY));
+    /// xa.set_mark(1 << 30, Mark::DIRTY);
+    /// assert!(xa.has_mark(Mark::DIRTY));
+    /// ```
+    pub fn has_mark(&self, mark: Mark) -> bool {
+        self.root.marks.load(Ordering::Relaxed) & mark.bit() != 0
+    }
+
+    /// The order of the entry covering `index`: `k` for an entry covering
+    /// 2^k indices, 0 where nothing is stored.
+    ///
+    /// ```
+    /// use xradix::{Entry, XArray};
+    /// let xa: XArray = XArray::new();
+    /// xa.store_order(512, 9, Entry::Value(1)).unwrap();
+    /// assert_eq!(xa.get_order(700), 9);
+    /// assert_eq!(xa.get_order(2000), 0);
+    /// ```
+    pub fn get_order(&self, index: u64) -> u32 {
+        let _guard = self.writer_guard();
+        let mut walk = Walk::new(index);
+        // SAFETY: `_guard` is pinned to our collector.
+        unsafe {
+            walk.load(&self.root);
+            walk.order()
+        }
+    }
+
+    /// How many entries the tree holds; a multi-order entry and a
+    /// reservation count once each. A snapshot: writers may change it
+    /// right after.
+    ///
+    /// ```
+    /// use xradix::{Entry, XArray};
+    /// let xa: XArray = XArray::new();
+    /// xa.store_order(0, 9, Entry::Value(1)).unwrap();
+    /// xa.reserve(1000).unwrap();
+    /// assert_eq!(xa.len(), 2);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.root.len.load(Ordering::Relaxed)
+    }
+
+    /// Whether the tree holds no entry and no reservation (`xa_empty`).
+    ///
+    /// ```
+    /// let xa: xradix::XArray = xradix::XArray::new();
+    /// assert!(xa.is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Every entry, in index order; a multi-order entry once, at its first
+    /// index.
+    ///
+    /// ```
+    /// use xradix::{pin, Entry, XArray};
+    /// let xa: XArray = XArray::new();
+    /// for i in [9, 1, 5] {
+    ///     xa.store(i, Entry::Value(i)).unwrap();
+    /// }
+    /// let guard = pin();
+    /// let keys: Vec<u64> = xa.iter(&guard).map(|(i, _)| i).collect();
+    /// assert_eq!(keys, [1, 5, 9]);
+    /// ```
+    pub fn iter<'a, 'g>(&'a self, guard: &'g Guard) -> Iter<'a, 'g, T, V> {
+        self.range(.., guard)
+    }
+
+    /// The entries covering indices in `r`, in index order; an entry that
+    /// begins before the range is yielded at the range's start. An empty
+    /// or reversed range yields nothing.
+    ///
+    /// ```
+    /// use xradix::{pin, Entry, XArray};
+    /// let xa: XArray = XArray::new();
+    /// for i in 0..100 {
+    ///     xa.store(i, Entry::Value(i)).unwrap();
+    /// }
+    /// let guard = pin();
+    /// assert_eq!(xa.range(10..20, &guard).count(), 10);
+    /// assert_eq!(xa.range(95.., &guard).count(), 5);
+    /// ```
+    pub fn range<'a, 'g>(&'a self, r: impl RangeBounds<u64>, guard: &'g Guard) -> Iter<'a, 'g, T, V> {
+        self.check_guard(guard);
+        Iter::new(Cursor::new(&self.root, 0, guard), bounds(&r), Want::ANY)
+    }
+
+    /// The entries in `r` that carry `mark`, in index order. Unmarked
+    /// subtrees are skipped: k marked entries among n cost O(k log n).
+    ///
+    /// ```
+    /// use xradix::{pin, Entry, Mark, XArray};
+    /// let xa: XArray = XArray::new();
+    /// for i in 0..1000 {
+    ///     xa.store(i, Entry::Value(i)).unwrap();
+    /// }
+    /// xa.set_mark(3, Mark::DIRTY);
+    /// xa.set_mark(900, Mark::DIRTY);
+    /// let guard = pin();
+    /// let dirty: Vec<u64> = xa.iter_marked(.., Mark::DIRTY, &guard).map(|(i, _)| i).collect();
+    /// assert_eq!(dirty, [3, 900]);
+    /// ```
+    pub fn iter_marked<'a, 'g>(&'a self, r: impl RangeBounds<u64>, mark: Mark, guard: &'g Guard) -> Iter<'a, 'g, T, V> {
+        self.check_guard(guard);
+        Iter::new(Cursor::new(&self.root, 0, guard), bounds(&r), Want::marked(mark.index()))
+    }
+
+    /// A read-only cursor at `index`; see [`Cursor`].
+    ///
+    /// ```
+    /// use xradix::{pin, Entry, XArray};
+    /// let xa: XArray = XArray::new();
+    /// xa.store(2, Entry::Value(2)).unwrap();
+    /// let guard = pin();
+    /// let mut c = xa.cursor(2, &guard);
+    /// assert!(c.next().is_some());
+    /// ```
+    pub fn cursor<'a, 'g>(&'a self, index: u64, guard: &'g Guard) -> Cursor<'a, 'g, T, V> {
+        self.check_guard(guard);
+        Cursor::new(&self.root, index, guard)
+    }
+
+    /// Takes the tree's lock; see [`Locked`].
+    ///
+    /// ```
+    /// use xradix::{Entry, XArray};
+    /// let xa: XArray = XArray::new();
+    /// let locked = xa.lock();
+    /// locked.store(1, Entry::Value(1)).unwrap();
+    /// ```
+    pub fn lock(&self) -> Locked<'_, T, V> {
+        let lock = self.lock.lock();
+        Locked { xa: self, guard: self.writer_guard(), _lock: lock }
+    }
+
+    /// Checks the tree's internal structure (node counts, value counts,
+    /// sibling runs, mark summaries, free tracking, `len`, shrinking).
+    /// For tests; takes the lock.
+    ///
+    /// # Panics
+    /// With a message naming the first broken invariant.
+    ///
+    /// ```
+    /// let xa: xradix::XArray = xradix::XArray::new();
+    /// xa.check_invariants();
+    /// ```
+    #[doc(hidden)]
+    pub fn check_invariants(&self) {
+        let _lock = self.lock.lock();
+        // SAFETY: we hold the lock.
+        if let Err(e) = unsafe { self.root.check() } {
+            panic!("xradix invariant broken: {e}");
+        }
+    }
+}
+
+macro_rules! write_methods {
+    ($(#[$doc:meta] $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty;)*) => {
+        impl<T: Send + Sync + 'static, V: Value> XArray<T, V> {
+            $(
+                #[$doc]
+                #[doc = ""]
+                #[doc = concat!("Takes the lock for the call; [`Locked::", stringify!($name), "`] does the same under a held lock.")]
+                pub fn $name(&self, $($arg: $ty),*) -> $ret {
+                    self.lock().$name($($arg),*)
+                }
+            )*
+        }
+    };
+}
+
+write_methods! {
+    /// See [`Locked::store`].
+    store(index: u64, entry: Entry<T, V>) -> Result<Option<Entry<T, V>>, Error>;
+    /// See [`Locked::insert`].
+    insert(index: u64, entry: Entry<T, V>) -> Result<(), Error>;
+    /// See [`Locked::erase`].
+    erase(index: u64) -> Option<Entry<T, V>>;
+    /// See [`Locked::cmpxchg`].
+    cmpxchg(index: u64, old: Option<&Entry<T, V>>, new: Option<Entry<T, V>>) -> Result<Option<Entry<T, V>>, Error>;
+    /// See [`Locked::reserve`].
+    reserve(index: u64) -> Result<(), Error>;
+    /// See [`Locked::release`].
+    release(index: u64) -> ();
+    /// See [`Locked::store_order`].
+    store_order(index: u64, order: u32, entry: Entry<T, V>) -> Result<Option<Entry<T, V>>, Error>;
+    /// See [`Locked::store_range`].
+    store_range(first: u64, last: u64, entry: Entry<T, V>) -> Result<(), Error>;
+    /// See [`Locked::split`].
+    split(index: u64, order: u32) -> Result<(), Error>;
+    /// See [`Locked::set_mark`].
+    set_mark(index: u64, mark: Mark) -> ();
+    /// See [`Locked::clear_mark`].
+    clear_mark(index: u64, mark: Mark) -> ();
+    /// See [`Locked::alloc`].
+    alloc(entry: Entry<T, V>, limit: RangeInclusive<u64>) -> Result<u64, Error>;
+    /// See [`Locked::clear`].
+    clear() -> ();
+}
+
+impl<T: Send + Sync + 'static, V: Value> XArray<T, V> {
+    /// Gives every entry in `r` that carries `from` the mark `to` as well,
+    /// and returns how many entries carry `from` (the kernel's
+    /// `tag_pages_for_writeback`: DIRTY → TOWRITE takes the snapshot that
+    /// a writeback pass then works through, so that pages dirtied during
+    /// the pass wait for the next one).
+    ///
+    /// An entry that begins before the range but reaches into it counts.
+    /// Takes the lock for the call.
+    ///
+    /// ```
+    /// use xradix::{Entry, Mark, XArray};
+    /// let xa: XArray = XArray::new();
+    /// for i in 0..10 {
+    ///     xa.store(i, Entry::Value(i)).unwrap();
+    /// }
+    /// xa.set_mark(2, Mark::DIRTY);
+    /// xa.set_mark(8, Mark::DIRTY);
+    /// assert_eq!(xa.tag_range(0..5, Mark::DIRTY, Mark::TOWRITE), 1);
+    /// assert!(xa.get_mark(2, Mark::TOWRITE));
+    /// assert!(!xa.get_mark(8, Mark::TOWRITE));
+    /// ```
+    pub fn tag_range(&self, r: impl RangeBounds<u64>, from: Mark, to: Mark) -> usize {
+        self.lock().tag_range(r, from, to)
+    }
+}
+
+impl<'a, T: Send + Sync + 'static, V: Value> Locked<'a, T, V> {
+    /// The tree this lock belongs to.
+    ///
+    /// ```
+    /// let xa: xradix::XArray = xradix::XArray::new();
+    /// assert!(std::ptr::eq(xa.lock().tree(), &xa));
+    /// ```
+    pub fn tree(&self) -> &'a XArray<T, V> {
+        self.xa
+    }
+
+    /// A writing cursor at `index` under this lock; see [`CursorMut`].
+    ///
+    /// ```
+    /// use xradix::{Entry, XArray};
+    /// let xa: XArray = XArray::new();
+    /// let locked = xa.lock();
+    /// let mut c = locked.cursor_mut(4);
+    /// c.store(Entry::Value(4)).unwrap();
+    /// ```
+    pub fn cursor_mut(&self, index: u64) -> CursorMut<'_, T, V> {
+        CursorMut::new(&self.xa.root, index, &self.guard)
+    }
+
+    /// The entry at `index`, borrowed while the lock is held.
+    ///
+    /// ```
+    /// use xradix::{Entry, XArray};
+    /// let xa: XArray = XArray::new();
+    /// let locked = xa.lock();
+    /// locked.store(1, Entry::Value(5)).unwrap();
+    /// assert_eq!(locked.load(1).and_then(|e| e.value()), Some(5));
+    /// ```
+    pub fn load(&self, index: u64) -> Option<EntryRef<'_, T, V>> {
+        self.xa.load(index, &self.guard)
+    }
+
+    /// Stores `entry` at `index` and returns what was there (the kernel's
+    /// `xa_store`). An existing entry keeps its marks.
+    ///
+    /// **Inside a multi-order entry this replaces the whole entry and
+    /// keeps its order**: storing at one page of a 2 MiB entry rewrites all
+    /// 512. To change part of a multi-order entry, [`split`](Locked::split)
+    /// it first.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] if a value does not fit its `Value::BITS`.
+    ///
+    /// ```
+    /// use xradix::{Entry, XArray};
+    /// let xa: XArray = XArray::new();
+    /// assert_eq!(xa.store(1, Entry::Value(1)).unwrap(), None);
+    /// assert_eq!(xa.store(1, Entry::Value(2)).unwrap(), Some(Entry::Value(1)));
+    /// assert!(xa.store(2, Entry::Value(1 << 62)).is_err());
+    /// ```
+    pub fn store(&self, index: u64, entry: Entry<T, V>) -> Result<Option<Entry<T, V>>, Error> {
+        let word = entry::into_word(entry)?;
+        Ok(self.store_word(index, 0, word))
+    }
+
+    fn store_word(&self, index: u64, order: u32, word: Word) -> Option<Entry<T, V>> {
+        let mut walk = Walk::new(index);
+        // SAFETY: we hold the lock and a pinned guard; `word` is a leaf
+        // word (or null) of this tree's types.
+        unsafe { self.xa.root.store_entry::<T, V>(&mut walk, order, word, &self.guard) }
+    }
+
+    /// What `load` would see at `index`, as a raw word, plus a fresh walk.
+    fn peek(&self, index: u64) -> (Walk, Word) {
+        let mut walk = Walk::new(index);
+        // SAFETY: we hold the lock.
+        let w = unsafe { walk.load(&self.xa.root) };
+        (walk, w)
+    }
+
+    /// Stores `entry` at `index` only if nothing is there (the kernel's
+    /// `xa_insert`).
+    ///
+    /// # Errors
+    /// [`Error::Busy`] if `index` holds an entry or a reservation (inside a
+    /// multi-order entry included); [`Error::Invalid`] for a value too wide.
+    ///
+    /// ```
+    /// use xradix::{Entry, Error, XArray};
+    /// let xa: XArray = XArray::new();
+    /// xa.insert(1, Entry::Value(1)).unwrap();
+    /// assert!(matches!(xa.insert(1, Entry::Value(2)), Err(Error::Busy { index: 1 })));
+    /// ```
+    pub fn insert(&self, index: u64, entry: Entry<T, V>) -> Result<(), Error> {
+        let word = entry::into_word(entry)?;
+        if !self.peek(index).1.is_null() {
+            // SAFETY: `word` never entered the tree; take its reference back.
+            drop(unsafe { entry::word_into_entry::<T, V>(word) });
+            return Err(Error::Busy { index });
+        }
+        self.store_word(index, 0, word);
+        Ok(())
+    }
+
+    /// Erases the entry at `index` and returns it (the kernel's
+    /// `xa_erase`); its marks go with it.
+    ///
+    /// **Inside a multi-order entry this erases the whole entry**, every
+    /// index it covers. To erase part of it, [`split`](Locked::split) first.
+    ///
+    /// ```
+    /// use xradix::{Entry, XArray};
+    /// let xa: XArray = XArray::new();
+    /// xa.store_order(0, 4, Entry::Value(1)).unwrap();
+    /// assert_eq!(xa.erase(3), Some(Entry::Value(1)));
+    /// assert!(xa.is_empty());
+    /// ```
+    pub fn erase(&self, index: u64) -> Option<Entry<T, V>> {
+        self.store_word(index, 0, NULL)
+    }
+
+    /// Stores `new` at `index` if what is there is `old` (`None`: nothing,
+    /// or a reservation), and returns what was there either way (the
+    /// kernel's `xa_cmpxchg`). Items compare by `Arc` identity, values by
+    /// value. `new` of `None` erases.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] if `new` is a value too wide.
+    ///
+    /// ```
+    /// use xradix::{Entry, XArray};
+    /// let xa: XArray = XArray::new();
+    /// assert_eq!(xa.cmpxchg(1, None, Some(Entry::Value(5))).unwrap(), None);
+    /// // Not 4, so nothing changes; the current entry comes back.
+    /// assert_eq!(xa.cmpxchg(1, Some(&Entry::Value(4)), None).unwrap(), Some(Entry::Value(5)));
+    /// assert_eq!(xa.cmpxchg(1, Some(&Entry::Value(5)), None).unwrap(), Some(Entry::Value(5)));
+    /// assert!(xa.is_empty());
+    /// ```
+    pub fn cmpxchg(&self, index: u64, old: Option<&Entry<T, V>>, new: Option<Entry<T, V>>) -> Result<Option<Entry<T, V>>, Error> {
+        let word = match new {
+            Some(e) => entry::into_word(e)?,
+            None => NULL,
+        };
+        let (_, cur) = self.peek(index);
+        let matches = match old {
+            None => cur.is_null() || cur == ZERO,
+            Some(Entry::Item(a)) => entry::is_item(cur) && cur.cast_const() == Arc::as_ptr(a).cast::<()>(),
+            Some(Entry::Value(v)) => entry::is_value(cur) && entry::word_value(cur) == v.into_raw(),
+        };
+        if !matches || (cur.is_null() && word.is_null()) {
+            // SAFETY: `word` never entered the tree.
+            drop(unsafe { entry::word_into_entry::<T, V>(word) });
+            // SAFETY: `cur` was loaded under the lock and our guard.
+            return Ok(unsafe { entry::word_clone(cur) });
+        }
+        Ok(self.store_word(index, 0, word))
+    }
+
+    /// Reserves `index`: loads see nothing there, [`insert`](Locked::insert)
+    /// sees it busy, [`len`](XArray::len) counts it, and
+    /// `cmpxchg(index, None, Some(e))` fills it (the kernel's
+    /// `xa_reserve`). An occupied index is left alone.
+    ///
+    /// ```
+    /// use xradix::{Entry, XArray};
+    /// let xa: XArray = XArray::new();
+    /// xa.reserve(3).unwrap();
+    /// assert!(xa.get(3).is_none());
+    /// assert!(xa.insert(3, Entry::Value(1)).is_err());
+    /// xa.cmpxchg(3, None, Some(Entry::Value(1))).unwrap();
+    /// assert_eq!(xa.get(3), Some(Entry::Value(1)));
+    /// ```
+    pub fn reserve(&self, index: u64) -> Result<(), Error> {
+        if self.peek(index).1.is_null() {
+            self.store_word(index, 0, ZERO);
+        }
+        Ok(())
+    }
+
+    /// Drops the reservation at `index`, if there is one; an entry stored
+    /// there since is left alone (the kernel's `xa_release`).
+    ///
+    /// ```
+    /// use xradix::XArray;
+    /// let xa: XArray = XArray::new();
+    /// xa.reserve(3).unwrap();
+    /// xa.release(3);
+    /// assert!(xa.is_empty());
+    /// ```
+    pub fn release(&self, index: u64) {
+        if self.peek(index).1 == ZERO {
+            self.store_word(index, 0, NULL);
+        }
+    }
+
+    /// Stores `entry` as one entry of order `order`, covering the 2^order
+    /// indices from `index`, and returns the entry that covered `index`
+    /// before (the kernel's `xa_store_order`). Whatever lay in the range
+    /// is replaced; the new entry gets the union of their marks.
+    ///
+    /// If the range lies inside a larger entry, that whole entry is
+    /// replaced and keeps its larger order, as with [`store`](Locked::store).
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] if `order >= 64`, if `index` is not a multiple of
+    /// 2^order, or if a value is too wide.
+    ///
+    /// ```
+    /// use xradix::{Entry, XArray};
+    /// let xa: XArray = XArray::new();
+    /// xa.store_order(512, 9, Entry::Value(1)).unwrap();
+    /// assert_eq!(xa.get(1023), Some(Entry::Value(1)));
+    /// assert_eq!(xa.len(), 1);
+    /// assert!(xa.store_order(100, 9, Entry::Value(1)).is_err());
+    /// ```
+    pub fn store_order(&self, index: u64, order: u32, entry: Entry<T, V>) -> Result<Option<Entry<T, V>>, Error> {
+        if order >= 64 {
+            return Err(Error::invalid(InvalidInput::Order { order }));
+        }
+        if index & node::low_mask(order) != 0 {
+            return Err(Error::invalid(InvalidInput::Misaligned { index, order }));
+        }
+        let word = entry::into_word(entry)?;
+        Ok(self.store_word(index, order, word))
+    }
+
+    /// Covers `first ..= last` with `entry`, using the fewest aligned
+    /// multi-order pieces (the kernel's `xa_store_range`). Each piece is a
+    /// [`store_order`](Locked::store_order); an item is shared by all.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] if `first > last` or a value is too wide.
+    ///
+    /// ```
+    /// use xradix::{Entry, XArray};
+    /// let xa: XArray = XArray::new();
+    /// xa.store_range(3, 12, Entry::Value(1)).unwrap();
+    /// // 3, 4..=7, 8..=11, 12
+    /// assert_eq!(xa.len(), 4);
+    /// assert_eq!(xa.get_order(9), 2);
+    /// ```
+    pub fn store_range(&self, first: u64, last: u64, entry: Entry<T, V>) -> Result<(), Error> {
+        if first > last {
+            return Err(Error::invalid(InvalidInput::Range { first, last }));
+        }
+        if let Entry::Value(v) = entry {
+            crate::value::checked_raw(v)?;
+        }
+        let mut index = first;
+        loop {
+            let align = if index == 0 { 63 } else { index.trailing_zeros().min(63) };
+            let room = (last - index).checked_add(1).map_or(63, |n| 63 - n.leading_zeros());
+            let order = align.min(room);
+            let piece = entry::into_word(entry.clone())?;
+            self.store_word(index, order, piece);
+            match (index | node::low_mask(order)).checked_add(1) {
+                Some(next) if next <= last => index = next,
+                _ => return Ok(()),
+            }
+        }
+    }
+
+    /// Splits the entry covering `index` into 2^(its order − `order`)
+    /// entries of `order`, each the same entry (items: the same `Arc`) with
+    /// the same marks (the kernel's `xas_split`). Readers see, at every
+    /// index, the old entry or a piece, never nothing.
+    ///
+    /// This is the way to change part of a multi-order entry: split, then
+    /// store or erase the pieces. Nothing to split at `index` is fine.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] if `order` is not smaller than the entry's order
+    /// (or is 64 or more), or if the split would allocate more than 65,536
+    /// nodes at once.
+    ///
+    /// ```
+    /// use xradix::{Entry, Mark, XArray};
+    /// let xa: XArray = XArray::new();
+    /// xa.store_order(512, 9, Entry::Value(1)).unwrap();
+    /// xa.set_mark(512, Mark::DIRTY);
+    /// xa.split(512, 0).unwrap();
+    /// xa.erase(600);
+    /// assert_eq!(xa.len(), 511);
+    /// assert!(xa.get_mark(601, Mark::DIRTY));
+    /// ```
+    pub fn split(&self, index: u64, order: u32) -> Result<(), Error> {
+        let mut walk = Walk::new(index);
+        // SAFETY: we hold the lock and a pinned guard.
+        unsafe { self.xa.root.split::<T>(&mut walk, order, &self.guard) }
+    }
+
+    /// Sets `mark` on the entry covering `index`; nothing happens where
+    /// nothing is stored. On a multi-order entry the mark covers it whole.
+    ///
+    /// ```
+    /// use xradix::{Entry, Mark, XArray};
+    /// let xa: XArray = XArray::new();
+    /// xa.store_order(64, 6, Entry::Value(1)).unwrap();
+    /// xa.set_mark(100, Mark::DIRTY);
+    /// assert!(xa.get_mark(64, Mark::DIRTY));
+    /// xa.set_mark(5, Mark::DIRTY); // a hole: no effect
+    /// assert!(!xa.get_mark(5, Mark::DIRTY));
+    /// ```
+    pub fn set_mark(&self, index: u64, mark: Mark) {
+        let mut walk = Walk::new(index);
+        // SAFETY: we hold the lock.
+        unsafe { self.xa.root.mark(&mut walk, mark, true) }
+    }
+
+    /// Clears `mark` on the entry covering `index`.
+    ///
+    /// ```
+    /// use xradix::{Entry, Mark, XArray};
+    /// let xa: XArray = XArray::new();
+    /// xa.store(1, Entry::Value(1)).unwrap();
+    /// xa.set_mark(1, Mark::DIRTY);
+    /// xa.clear_mark(1, Mark::DIRTY);
+    /// assert!(!xa.has_mark(Mark::DIRTY));
+    /// ```
+    pub fn clear_mark(&self, index: u64, mark: Mark) {
+        let mut walk = Walk::new(index);
+        // SAFETY: we hold the lock.
+        unsafe { self.xa.root.mark(&mut walk, mark, false) }
+    }
+
+    /// See [`XArray::tag_range`].
+    ///
+    /// ```
+    /// use xradix::{Entry, Mark, XArray};
+    /// let xa: XArray = XArray::new();
+    /// xa.store(1, Entry::Value(1)).unwrap();
+    /// xa.set_mark(1, Mark::DIRTY);
+    /// assert_eq!(xa.lock().tag_range(.., Mark::DIRTY, Mark::TOWRITE), 1);
+    /// ```
+    pub fn tag_range(&self, r: impl RangeBounds<u64>, from: Mark, to: Mark) -> usize {
+        let Some((start, end)) = bounds(&r) else { return 0 };
+        let root = &self.xa.root;
+        let allowed = !(root.track_free && to.index() == crate::cursor::write::FREE_MARK);
+        let mut walk = Walk::new(start);
+        let want = Want::marked(from.index());
+        let mut tagged = 0;
+        // SAFETY: we hold the lock; every walk below is made under it.
+        let mut found = unsafe { walk.find(root, end, want) };
+        while found.is_some() {
+            tagged += 1;
+            // SAFETY: as above; the walk is fresh after a find.
+            unsafe {
+                if allowed && !walk.is_marked(root, to.index()) {
+                    root.change_mark(&walk, to.index(), true);
+                }
+                found = walk.find_next(root, end, want);
+            }
+        }
+        tagged
+    }
+
+    /// Stores `entry` at the lowest free index in `limit` and returns it
+    /// (the kernel's `xa_alloc`). The tree must be made with
+    /// [`Flags::ALLOC`] (ids from the limit's start) or [`Flags::ALLOC1`]
+    /// (ids from at least 1). O(height): free indices are tracked in mark 0.
+    ///
+    /// # Errors
+    /// [`Error::Full`] when no index in `limit` is free;
+    /// [`Error::Invalid`] for an empty limit, a tree made without either
+    /// flag, or a value too wide.
+    ///
+    /// ```
+    /// use xradix::{Entry, Error, Flags, XArray};
+    /// let ids: XArray = XArray::with_flags(Flags::ALLOC);
+    /// assert_eq!(ids.alloc(Entry::Value(7), 0..=1).unwrap(), 0);
+    /// assert_eq!(ids.alloc(Entry::Value(7), 0..=1).unwrap(), 1);
+    /// assert!(matches!(ids.alloc(Entry::Value(7), 0..=1), Err(Error::Full { .. })));
+    /// ids.erase(0);
+    /// assert_eq!(ids.alloc(Entry::Value(7), 0..=1).unwrap(), 0);
+    /// ```
+    pub fn alloc(&self, entry: Entry<T, V>, limit: RangeInclusive<u64>) -> Result<u64, Error> {
+        let flags = self.xa.flags;
+        if !flags.intersects(Flags::ALLOC | Flags::ALLOC1) {
+            return Err(Error::invalid(InvalidInput::NotAllocating));
+        }
+        let (mut start, end) = (*limit.start(), *limit.end());
+        if start > end {
+            return Err(Error::invalid(InvalidInput::Range { first: start, last: end }));
+        }
+        if flags.contains(Flags::ALLOC1) {
+            start = start.max(1);
+        }
+        // SAFETY: we hold the lock.
+        let free = unsafe { self.xa.root.find_free(start) };
+        match free {
+            Some(index) if index <= end && start <= end => {
+                let word = entry::into_word(entry)?;
+                self.store_word(index, 0, word);
+                Ok(index)
+            }
+            _ => Err(Error::Full { start: *limit.start(), end }),
+        }
+    }
+
+    /// Erases every entry (the kernel's `xa_destroy`). Items are dropped
+    /// once no reader can see them.
+    ///
+    /// ```
+    /// use xradix::{Entry, XArray};
+    /// let xa: XArray = XArray::new();
+    /// xa.store(1 << 40, Entry::Value(1)).unwrap();
+    /// xa.clear();
+    /// assert!(xa.is_empty());
+    /// ```
+    pub fn clear(&self) {
+        // SAFETY: we hold the lock and a pinned guard.
+        unsafe { self.xa.root.clear::<T>(&self.guard) }
+    }
+}
+
+impl<T, V: Value> Drop for XArray<T, V> {
+    fn drop(&mut self) {
+        let guard = sync::writer_guard(&self.collector, self.default_collector);
+        // SAFETY: we own the tree: nobody else can write, and readers that
+        // still hold entries borrowed under a guard keep them alive until
+        // that guard is dropped, since `clear` frees through the collector.
+        unsafe { self.root.clear::<T>(&guard) }
+    }
+}
+
+impl<T: fmt::Debug + Send + Sync + 'static, V: Value + fmt::Debug> fmt::Debug for XArray<T, V> {
+    /// The entries in index order, at most the first 64 of them.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let guard = self.writer_guard();
+        let mut map = f.debug_map();
+        let mut shown = 0;
+        for (i, e) in self.iter(&guard) {
+            if shown == 64 {
+                map.entry(&"..", &format_args!("{} more", self.len().saturating_sub(64)));
+                break;
+            }
+            map.entry(&i, &e);
+            shown += 1;
+        }
+        map.finish()
+    }
+}
