@@ -25,6 +25,13 @@ use crate::mark::MARKS;
 use crate::node::{self, Node, CHUNK_SHIFT};
 use crate::sync::{Guard, Ordering};
 
+/// The ordering of the head store that publishes a grown tree: Release,
+/// except in the deliberately broken build that shows loom catching a bug.
+#[cfg(not(xradix_loom_broken))]
+const GROW_PUBLISH: Ordering = Ordering::Release;
+#[cfg(xradix_loom_broken)]
+const GROW_PUBLISH: Ordering = Ordering::Relaxed;
+
 /// The free-tracking mark of trees made with `Flags::ALLOC`.
 pub(crate) const FREE_MARK: usize = 0;
 
@@ -191,8 +198,10 @@ impl Root {
                 }
             }
             // Release: slot 0 and the mark bits are in place before a
-            // reader can reach the new top.
-            self.head.store(entry::node_word(ptr), Ordering::Release);
+            // reader can reach the new top. (The loom test that proves the
+            // models can find a bug builds with `xradix_loom_broken`, which
+            // weakens exactly this store.)
+            self.head.store(entry::node_word(ptr), GROW_PUBLISH);
         }
     }
 
