@@ -117,3 +117,8 @@ pub use sync::pin;
 pub use sync::{Collector, Guard, LocalHandle};
 pub use value::{max_value_bits, Value, MAX_VALUE_BITS};
 pub use xarray::{Flags, Locked, XArray};
+
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
