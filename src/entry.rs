@@ -404,3 +404,50 @@ pub(crate) unsafe fn word_into_entry<T, V: Value>(w: Word) -> Option<Entry<T, V>
         None
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_do_not_overlap() {
+        let node = Node::alloc(0);
+        let words = [
+            (NULL, "null"),
+            (RETRY, "retry"),
+            (ZERO, "zero"),
+            (sibling(0), "sibling 0"),
+            (sibling(crate::node::SLOTS - 1), "last sibling"),
+            (value_word(0), "value 0"),
+            (value_word((1 << crate::value::max_value_bits()) - 1), "widest value"),
+            (node_word(node), "node"),
+        ];
+        for (w, name) in words {
+            let kinds = [is_item(w), is_value(w), is_node(w), is_sibling(w), w == RETRY || w == ZERO, w.is_null()];
+            assert_eq!(kinds.iter().filter(|&&k| k).count(), 1, "{name} has one kind");
+        }
+        assert_eq!(as_node(node_word(node)), node.cast_const());
+        // SAFETY: made above, never shared.
+        unsafe { Node::free(node) };
+    }
+
+    #[test]
+    fn values_round_trip_at_the_edges() {
+        for raw in [0, 1, 2, 0x1234_5678, (1 << crate::value::max_value_bits()) - 1] {
+            assert_eq!(word_value(value_word(raw)), raw);
+        }
+    }
+
+    #[test]
+    fn items_round_trip_through_words() {
+        let item = Arc::new(0xabcd_u16);
+        let w = into_word::<u16, u64>(Entry::Item(item.clone())).unwrap();
+        assert!(is_item(w) && is_leaf(w));
+        assert_eq!(Arc::strong_count(&item), 2);
+        // SAFETY: `w` holds the reference `into_word` took.
+        let back = unsafe { word_into_entry::<u16, u64>(w) }.unwrap();
+        assert!(back.same(&Entry::Item(item.clone())));
+        drop(back);
+        assert_eq!(Arc::strong_count(&item), 1);
+    }
+}

@@ -6,7 +6,7 @@ use core::ops::{Bound, RangeBounds, RangeInclusive};
 
 use alloc::sync::Arc;
 
-use crate::cursor::walk::{Walk, Want};
+use crate::cursor::walk::{self, Walk, Want};
 use crate::cursor::{Cursor, CursorMut, Root};
 use crate::entry::{self, Entry, EntryRef, Word, NULL, ZERO};
 use crate::error::{Error, InvalidInput};
@@ -222,9 +222,8 @@ impl<T: Send + Sync + 'static, V: Value> XArray<T, V> {
     #[inline]
     pub fn load<'g>(&self, index: u64, guard: &'g Guard) -> Option<EntryRef<'g, T, V>> {
         self.check_guard(guard);
-        let mut walk = Walk::new(index);
         // SAFETY: `guard` is pinned to our collector (checked above).
-        let w = unsafe { walk.load(&self.root) };
+        let w = unsafe { walk::lookup(&self.root, index) };
         // SAFETY: loaded under `guard`.
         unsafe { entry::word_ref(w) }
     }

@@ -55,6 +55,42 @@ impl Want {
     }
 }
 
+/// The entry covering `index`: a leaf (item, value or reserved) or null.
+/// The plain lookup of `load` and `get`, which keeps no path.
+///
+/// # Safety
+/// As for [`Walk::load`].
+#[inline]
+pub(crate) unsafe fn lookup(root: &Root, index: u64) -> Word {
+    'walk: loop {
+        // Acquire: pairs with the Release store that published the head.
+        let mut w = root.head.load(Ordering::Acquire);
+        if !entry::is_node(w) {
+            return if index == 0 { w } else { NULL };
+        }
+        // SAFETY: loaded from the head under the caller's guard or lock.
+        if index > node::max_index(unsafe { &*entry::as_node(w) }.shift) {
+            return NULL;
+        }
+        while entry::is_node(w) {
+            // SAFETY: loaded from a live slot under the caller's guard.
+            let node = unsafe { &*entry::as_node(w) };
+            w = node.load(node::offset_of(index, node.shift));
+            if let Some(canonical) = entry::as_sibling(w) {
+                w = node.load(canonical);
+                if entry::is_node(w) || entry::is_sibling(w) {
+                    // A split or store is rewriting this range.
+                    continue 'walk;
+                }
+            }
+            if w == RETRY {
+                continue 'walk;
+            }
+        }
+        return w;
+    }
+}
+
 /// A position in the tree: an index, the path down to it and what is there.
 pub(crate) struct Walk {
     /// The index the walk is at. Inside a multi-order entry this is any
@@ -362,16 +398,11 @@ impl Walk {
             // SAFETY: the caller's contract.
             return unsafe { self.find(root, max, want) };
         }
-        // SAFETY: the path was built under the caller's guard or lock.
-        let node = unsafe { &*self.path[self.depth - 1] };
-        let start = if self.entry.is_null() {
-            self.offset + 1
-        } else {
-            let (c, span) = node.entry_span(self.offset);
-            c + span
-        };
-        // SAFETY: as above.
-        unsafe { self.scan(root, start, max, want) }
+        // The scan skips the siblings of the current entry on its own (they
+        // are neither leaves nor marked), so it can start right after the
+        // canonical slot.
+        // SAFETY: the caller's contract.
+        unsafe { self.scan(root, self.offset + 1, max, want) }
     }
 
     /// Scans forward from slot `offset` of the deepest node on the path.
