@@ -697,9 +697,10 @@ impl<'a, T: Send + Sync + 'static, V: Value> Locked<'a, T, V> {
     }
 
     /// Stores `entry` as one entry of order `order`, covering the 2^order
-    /// indices from `index`, and returns the entry that covered `index`
-    /// before (the kernel's `xa_store_order`). Whatever lay in the range
-    /// is replaced; the new entry gets the union of their marks.
+    /// indices from `index`, and returns what was there before: the entry
+    /// covering `index`, or where the range held several, the first in
+    /// index order (the kernel's `xa_store_order`). Whatever lay in the
+    /// range is replaced; the new entry gets the union of their marks.
     ///
     /// If the range lies inside a larger entry, that whole entry is
     /// replaced and keeps its larger order, as with [`store`](Locked::store).

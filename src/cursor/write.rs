@@ -45,7 +45,8 @@ pub(crate) struct Target {
 
 /// What a [`Root::replace`] took out of the tree.
 pub(crate) struct Replaced {
-    /// The entry that covered the walk's index before, if any. Its item
+    /// The entry that covered the walk's index before or, when a store
+    /// replaced several, the first of them in index order. Its item
     /// reference is queued for dropping after the guard: the caller may
     /// clone it while its guard is pinned.
     pub(crate) old: Word,
@@ -232,7 +233,6 @@ impl Root {
         let node = unsafe { &*ptr };
         let Target { offset, span } = target;
         let range = node::bit_range(offset, span);
-        let here = node::offset_of(walk.index, node.shift);
 
         // Take stock of what the range holds, before touching it.
         let mut old = NULL;
@@ -254,12 +254,12 @@ impl Root {
                 // SAFETY: a child of a live node, under the lock.
                 let child = unsafe { &*entry::as_node(w) };
                 removed += count_entries(child);
-                if i == here {
-                    old = lookup_in(child, walk.index);
+                if old.is_null() {
+                    old = first_leaf(child);
                 }
             } else if entry::is_leaf(w) {
                 removed += 1;
-                if i == here || (entry::as_sibling(node.load(here)) == Some(i)) {
+                if old.is_null() {
                     old = w;
                 }
             }
@@ -489,22 +489,22 @@ pub(crate) fn count_entries(node: &Node) -> usize {
     n
 }
 
-/// The leaf entry covering `index` inside the subtree `node`, or null.
-fn lookup_in(node: &Node, index: u64) -> Word {
-    let mut node = node;
-    loop {
-        let offset = node::offset_of(index, node.shift);
-        let mut w = node.load(offset);
-        if let Some(c) = entry::as_sibling(w) {
-            w = node.load(c);
-        }
+/// The lowest-indexed leaf entry of a subtree (a subtree in the tree is
+/// never empty).
+fn first_leaf(node: &Node) -> Word {
+    for i in 0..node::SLOTS {
+        let w = node.load(i);
         if entry::is_node(w) {
             // SAFETY: children of a live node are alive under the lock.
-            node = unsafe { &*entry::as_node(w) };
-            continue;
+            let leaf = first_leaf(unsafe { &*entry::as_node(w) });
+            if !leaf.is_null() {
+                return leaf;
+            }
+        } else if entry::is_leaf(w) {
+            return w;
         }
-        return if entry::is_leaf(w) { w } else { NULL };
     }
+    NULL
 }
 
 /// Queues the tree's reference to a leaf for dropping after every reader
