@@ -686,7 +686,12 @@ impl<'l, T: Send + Sync + 'static, V: Value> CursorMut<'l, T, V> {
         if !self.started {
             return;
         }
-        let last = if self.walk.is_fresh() && !self.walk.entry().is_null() {
+        if !self.walk.is_fresh() {
+            // A store or split since the last move: look again.
+            // SAFETY: the lock is held for 'l.
+            unsafe { self.walk.load(self.root) };
+        }
+        let last = if !self.walk.entry().is_null() {
             // SAFETY: the walk is fresh and made under the lock.
             unsafe { self.walk.entry_range() }.1
         } else {

@@ -34,7 +34,7 @@ impl Root {
     ///
     /// # Safety
     /// The lock is held; `guard` is pinned; `T` is the tree's item type.
-    pub(crate) unsafe fn split<T>(&self, walk: &mut Walk, order: u32, _guard: &Guard) -> Result<(), Error> {
+    pub(crate) unsafe fn split<T>(&self, walk: &mut Walk, order: u32, guard: &Guard) -> Result<(), Error> {
         let index = walk.index;
         if order >= 64 {
             return Err(Error::invalid(InvalidInput::Order { order }));
@@ -105,6 +105,10 @@ impl Root {
         let len = self.len.load(Ordering::Relaxed);
         self.len.store(len + pieces - 1, Ordering::Relaxed);
         walk.invalidate();
+        // An entry alone in slot 0 of the top node, split into a subtree,
+        // leaves a top that holds only slot 0: lower the tree.
+        // SAFETY: the lock is held.
+        unsafe { self.shrink(guard) };
         Ok(())
     }
 }
