@@ -1,0 +1,1328 @@
+//! Model-based test: seeded random sequences of every operation against a
+//! `BTreeMap` model that knows multi-order entries, compared after every
+//! step and checked with `check_invariants()`.
+//!
+//! On failure the seed, the step and the last operations are printed; rerun
+//! one seed with `XRADIX_SEED=<n> cargo test --test model` (and
+//! `XRADIX_STEPS=<n>` to change the number of steps per seed).
+//!
+//! The model keys each entry by its first index and keeps its order and
+//! marks, with the kernel's multi-order rules (API.md): a store inside an
+//! entry replaces the whole entry and keeps its order and marks; a
+//! `store_order` over several entries takes the union of their marks; an
+//! erase removes the whole entry.
+
+#![allow(clippy::std_instead_of_core, clippy::std_instead_of_alloc)]
+
+use std::collections::{BTreeMap, VecDeque};
+use std::fmt::Write as _;
+use std::ops::Bound;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+
+use xradix::{pin, Entry, EntryRef, Error, Flags, InvalidInput, Mark, XArray, CHUNK_SHIFT};
+
+type Xa = XArray<u64, u64>;
+type E = Entry<u64, u64>;
+
+// ---------------------------------------------------------------------------
+// A small deterministic generator (xorshift64*), so that a seed means the
+// same run whatever version of `rand` is around.
+
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64) -> Rng {
+        let mut r = Rng((seed ^ 0x2545_f491_4f6c_dd1d).wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+        for _ in 0..4 {
+            r.next();
+        }
+        r
+    }
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    /// Uniform in `0..n` (n > 0), near enough.
+    fn below(&mut self, n: u64) -> u64 {
+        ((self.next() as u128 * n as u128) >> 64) as u64
+    }
+    fn pct(&mut self, p: u64) -> bool {
+        self.below(100) < p
+    }
+    fn pick<T: Copy>(&mut self, xs: &[T]) -> T {
+        xs[self.below(xs.len() as u64) as usize]
+    }
+}
+
+fn mask(order: u32) -> u64 {
+    if order >= 64 {
+        u64::MAX
+    } else {
+        (1u64 << order) - 1
+    }
+}
+
+fn bit(m: Mark) -> u8 {
+    let k = Mark::ALL.iter().position(|&x| x == m).unwrap();
+    1 << k
+}
+
+// ---------------------------------------------------------------------------
+// The model.
+
+#[derive(Clone, Debug)]
+enum MVal {
+    Reserved,
+    Value(u64),
+    Item(Arc<u64>),
+}
+
+impl MVal {
+    fn from_entry(e: &E) -> MVal {
+        match e {
+            Entry::Value(x) => MVal::Value(*x),
+            Entry::Item(a) => MVal::Item(a.clone()),
+        }
+    }
+    fn to_entry(&self) -> Option<E> {
+        match self {
+            MVal::Reserved => None,
+            MVal::Value(x) => Some(Entry::Value(*x)),
+            MVal::Item(a) => Some(Entry::Item(a.clone())),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+struct MEnt {
+    val: MVal,
+    order: u32,
+    marks: u8,
+}
+
+impl MEnt {
+    fn last(&self, first: u64) -> u64 {
+        first + mask(self.order)
+    }
+}
+
+/// Whether an owned entry the tree returned is the model's (items by identity).
+fn owned_matches(got: Option<&E>, want: Option<&MVal>) -> bool {
+    match (got, want) {
+        (None, None) | (None, Some(MVal::Reserved)) => true,
+        (Some(Entry::Value(a)), Some(MVal::Value(b))) => a == b,
+        (Some(Entry::Item(a)), Some(MVal::Item(b))) => Arc::ptr_eq(a, b),
+        _ => false,
+    }
+}
+
+fn ref_matches(got: Option<EntryRef<'_, u64, u64>>, want: Option<&MVal>) -> bool {
+    match (got, want) {
+        (None, None) | (None, Some(MVal::Reserved)) => true,
+        (Some(EntryRef::Value(a)), Some(MVal::Value(b))) => a == *b,
+        (Some(EntryRef::Item(a)), Some(MVal::Item(b))) => std::ptr::eq(a, Arc::as_ptr(b)),
+        _ => false,
+    }
+}
+
+/// Same-entry test of `cmpxchg`: items by identity, values by value.
+fn same(cur: Option<&MVal>, old: Option<&E>) -> bool {
+    owned_matches(old, cur)
+}
+
+#[derive(Default)]
+struct Model {
+    map: BTreeMap<u64, MEnt>,
+    /// Indices whose state the next comparison must check.
+    touched: Vec<u64>,
+}
+
+impl Model {
+    fn covering(&self, i: u64) -> Option<u64> {
+        let (&f, e) = self.map.range(..=i).next_back()?;
+        (e.last(f) >= i).then_some(f)
+    }
+
+    fn at(&self, i: u64) -> Option<&MEnt> {
+        self.covering(i).map(|f| &self.map[&f])
+    }
+
+    fn touch(&mut self, i: u64) {
+        self.touched.push(i);
+        self.touched.push(i.wrapping_sub(1));
+        self.touched.push(i.wrapping_add(1));
+    }
+
+    fn touch_range(&mut self, first: u64, last: u64) {
+        self.touch(first);
+        self.touch(last);
+        self.touched.push(first + (last - first) / 2);
+    }
+
+    /// `store` at `i`: replaces the covering entry whole, keeping its order
+    /// and marks, or adds an order-0 entry.
+    fn store(&mut self, i: u64, val: MVal) -> Option<MVal> {
+        self.touch(i);
+        if let Some(f) = self.covering(i) {
+            let e = self.map.get_mut(&f).unwrap();
+            let prev = std::mem::replace(&mut e.val, val);
+            let last = e.last(f);
+            self.touch_range(f, last);
+            Some(prev)
+        } else {
+            self.map.insert(
+                i,
+                MEnt {
+                    val,
+                    order: 0,
+                    marks: 0,
+                },
+            );
+            None
+        }
+    }
+
+    fn erase(&mut self, i: u64) -> Option<MVal> {
+        self.touch(i);
+        let f = self.covering(i)?;
+        let e = self.map.remove(&f).unwrap();
+        self.touch_range(f, e.last(f));
+        Some(e.val)
+    }
+
+    /// `store_order`: what it replaced, and whether it acted as a plain
+    /// store into a larger entry.
+    fn store_order(&mut self, i: u64, order: u32, val: MVal) -> (Vec<MVal>, bool) {
+        if let Some(f) = self.covering(i) {
+            if self.map[&f].order > order {
+                let prev = self.store(i, val).unwrap();
+                return (vec![prev], true);
+            }
+        }
+        let last = i + mask(order);
+        let firsts: Vec<u64> = self.map.range(i..=last).map(|(&f, _)| f).collect();
+        let mut marks = 0;
+        let mut replaced = Vec::new();
+        for f in firsts {
+            let e = self.map.remove(&f).unwrap();
+            assert!(
+                e.last(f) <= last,
+                "model: entry {f} sticks out of {i}..={last}"
+            );
+            marks |= e.marks;
+            self.touch_range(f, e.last(f));
+            replaced.push(e.val);
+        }
+        self.map.insert(i, MEnt { val, order, marks });
+        self.touch_range(i, last);
+        (replaced, false)
+    }
+
+    fn split(&mut self, f: u64, to: u32) {
+        let e = self.map.remove(&f).unwrap();
+        let n = 1u64 << (e.order - to);
+        for p in 0..n {
+            let first = f + (p << to);
+            self.map.insert(
+                first,
+                MEnt {
+                    val: e.val.clone(),
+                    order: to,
+                    marks: e.marks,
+                },
+            );
+            if p < 3 || p + 3 >= n {
+                self.touch_range(first, first + mask(to));
+            }
+        }
+    }
+
+    fn set_marks(&mut self, i: u64, m: u8, on: bool) {
+        self.touch(i);
+        if let Some(f) = self.covering(i) {
+            let e = self.map.get_mut(&f).unwrap();
+            if on {
+                e.marks |= m;
+            } else {
+                e.marks &= !m;
+            }
+            let last = e.last(f);
+            self.touch_range(f, last);
+        }
+    }
+
+    /// Entries (first index, entry) overlapping `lo..=hi`.
+    fn overlapping(&self, lo: u64, hi: u64) -> Vec<u64> {
+        let mut out = Vec::new();
+        if lo > hi {
+            return out;
+        }
+        if let Some(f) = self.covering(lo) {
+            out.push(f);
+        }
+        for (&f, _) in self.map.range(lo..=hi) {
+            if out.last() != Some(&f) {
+                out.push(f);
+            }
+        }
+        out
+    }
+
+    /// What `range`/`iter_marked` over `lo..=hi` yields: non-reserved
+    /// entries, each once, at `max(first, lo)`.
+    fn expect_iter(&self, lo: u64, hi: u64, mark: Option<u8>) -> Vec<(u64, MVal)> {
+        self.overlapping(lo, hi)
+            .into_iter()
+            .map(|f| (f, &self.map[&f]))
+            .filter(|(_, e)| !matches!(e.val, MVal::Reserved))
+            .filter(|(_, e)| mark.is_none_or(|m| e.marks & m != 0))
+            .map(|(f, e)| (f.max(lo), e.val.clone()))
+            .collect()
+    }
+
+    /// The lowest index in `lo..=hi` that no entry covers.
+    fn lowest_free(&self, lo: u64, hi: u64) -> Option<u64> {
+        let mut i = lo;
+        loop {
+            if i > hi {
+                return None;
+            }
+            match self.covering(i) {
+                None => return Some(i),
+                Some(f) => i = self.map[&f].last(f).checked_add(1)?,
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// One run: a tree, its model and a generator.
+
+/// The random choices of a run.
+struct Gen {
+    rng: Rng,
+    space: u64,
+    flags: Option<Flags>,
+    pool: Vec<Arc<u64>>,
+    recent: Vec<u64>,
+}
+
+impl Gen {
+    /// Marks the user may use: an ALLOC tree keeps MARK_0 for itself.
+    fn user_marks(&self) -> &'static [Mark] {
+        if self.flags.is_some() {
+            &[Mark::TOWRITE, Mark::MARK_2]
+        } else {
+            &Mark::ALL
+        }
+    }
+
+    fn mark(&mut self) -> Mark {
+        let ms = self.user_marks();
+        self.rng.pick(ms)
+    }
+
+    fn index(&mut self) -> u64 {
+        let r = self.rng.below(100);
+        // Far indices come mostly from a few shared regions: each one
+        // exercises tall trees without growing a forest of separate paths.
+        let i = match r {
+            0..=76 => self.rng.below(self.space),
+            77..=86 if !self.recent.is_empty() => {
+                let k = self.rng.below(self.recent.len() as u64) as usize;
+                self.recent[k]
+                    .wrapping_add(self.rng.below(5))
+                    .wrapping_sub(2)
+            }
+            87..=91 => (1u64 << 32) - 64 + self.rng.below(128),
+            92..=96 => u64::MAX - self.rng.below(300),
+            97 | 98 => {
+                let base = self
+                    .rng
+                    .pick(&[1u64 << 40, 1 << 52, 1 << 63, 0x5555_5555_5555_0000]);
+                base + self.rng.below(256)
+            }
+            _ => self.rng.next(),
+        };
+        if self.recent.len() < 16 {
+            self.recent.push(i);
+        } else {
+            let k = self.rng.below(16) as usize;
+            self.recent[k] = i;
+        }
+        i
+    }
+
+    fn entry(&mut self) -> E {
+        if self.rng.pct(30) {
+            let k = self.rng.below(self.pool.len() as u64) as usize;
+            Entry::Item(self.pool[k].clone())
+        } else {
+            Entry::Value(self.rng.below(8))
+        }
+    }
+
+    fn order(&mut self) -> u32 {
+        let r = self.rng.below(100);
+        match r {
+            0..=49 => self.rng.below(4) as u32,
+            50..=79 => self.rng.below(CHUNK_SHIFT as u64 + 2) as u32,
+            80..=97 => self.rng.below(2 * CHUNK_SHIFT as u64 + 2) as u32,
+            _ => self.rng.below(64) as u32,
+        }
+    }
+
+    /// A range `lo..=hi` near the action, sometimes empty or reversed.
+    fn range(&mut self) -> (u64, u64) {
+        let lo = self.index();
+        match self.rng.below(10) {
+            0 => (0, u64::MAX),
+            1 => (lo, lo.wrapping_sub(1 + self.rng.below(3))),
+            2 => (lo, u64::MAX),
+            _ => (lo, lo.saturating_add(self.rng.below(400))),
+        }
+    }
+
+    /// A target order for splitting an order-`k` entry: at most 2^7
+    /// pieces, now and then 2^10 (big trees make every check slow).
+    fn split_to(&mut self, k: u32) -> u32 {
+        let most = if self.rng.pct(5) {
+            MAX_SPLIT_PIECES_LOG2
+        } else {
+            7
+        };
+        let lowest = k.saturating_sub(most);
+        lowest + self.rng.below((k - lowest) as u64) as u32
+    }
+}
+
+fn note(log: &mut VecDeque<String>, s: String) {
+    if log.len() == 40 {
+        log.pop_front();
+    }
+    log.push_back(s);
+}
+
+/// Whether a split happened. Orders up to 2 * CHUNK_SHIFT + 1 must split
+/// (issue 3); above that the tree may refuse a split that would allocate too
+/// many nodes at once, and then it must change nothing.
+fn split_result(r: Result<(), Error>, from: u32) -> bool {
+    match r {
+        Ok(()) => true,
+        Err(Error::Invalid {
+            reason: InvalidInput::SplitTooLarge { .. },
+        }) if from > 2 * CHUNK_SHIFT + 1 => false,
+        Err(e) => panic!("split of an order-{from} entry failed: {e}"),
+    }
+}
+
+/// One run: a tree, its model and a generator.
+struct Run {
+    xa: Xa,
+    model: Model,
+    gen: Gen,
+    log: VecDeque<String>,
+}
+
+const MAX_SPLIT_PIECES_LOG2: u32 = 10;
+
+impl Run {
+    fn new(seed: u64) -> Run {
+        let flags = match seed % 8 {
+            6 => Some(Flags::ALLOC),
+            7 => Some(Flags::ALLOC1),
+            _ => None,
+        };
+        let xa = match flags {
+            Some(f) => Xa::with_flags(f),
+            None => Xa::new(),
+        };
+        let space = [64, 300, 1024, 4096, 4096, 1 << 14][(seed / 8 % 6) as usize];
+        // Twins: equal contents, different identity.
+        let pool = [1u64, 1, 2, 2, 3, 4].iter().map(|&x| Arc::new(x)).collect();
+        Run {
+            xa,
+            model: Model::default(),
+            gen: Gen {
+                rng: Rng::new(seed),
+                space,
+                flags,
+                pool,
+                recent: Vec::new(),
+            },
+            log: VecDeque::new(),
+        }
+    }
+
+    // -----------------------------------------------------------------------
+    // Comparisons.
+
+    fn check_index(&self, i: u64) {
+        let g = pin();
+        let want = self.model.at(i);
+        let got = self.xa.load(i, &g);
+        assert!(
+            ref_matches(got, want.map(|e| &e.val)),
+            "load({i}) = {got:?}, model has {want:?}"
+        );
+        let owned = self.xa.get(i);
+        assert!(
+            owned_matches(owned.as_ref(), want.map(|e| &e.val)),
+            "get({i}) = {owned:?}, model has {want:?}"
+        );
+        let order = want.map_or(0, |e| e.order);
+        assert_eq!(
+            self.xa.get_order(i),
+            order,
+            "get_order({i}), model has {want:?}"
+        );
+        for &m in self.gen.user_marks() {
+            let on = want.is_some_and(|e| e.marks & bit(m) != 0);
+            assert_eq!(
+                self.xa.get_mark(i, m),
+                on,
+                "get_mark({i}, {m:?}), model has {want:?}"
+            );
+        }
+    }
+
+    fn check_touched(&mut self, wrote: bool) {
+        let mut t = std::mem::take(&mut self.model.touched);
+        t.sort_unstable();
+        t.dedup();
+        for i in t {
+            self.check_index(i);
+        }
+        assert_eq!(self.xa.len(), self.model.map.len(), "len");
+        assert_eq!(self.xa.is_empty(), self.model.map.is_empty(), "is_empty");
+        if wrote {
+            self.xa.check_invariants();
+        }
+    }
+
+    fn check_all(&self) {
+        let g = pin();
+        let want = self.model.expect_iter(0, u64::MAX, None);
+        let got: Vec<(u64, EntryRef<'_, u64, u64>)> = self.xa.iter(&g).collect();
+        assert_eq!(got.len(), want.len(), "iter() length: got {got:?}");
+        for ((gi, ge), (wi, we)) in got.iter().zip(&want) {
+            assert_eq!(gi, wi, "iter() index");
+            assert!(
+                ref_matches(Some(*ge), Some(we)),
+                "iter() at {gi}: {ge:?} vs {we:?}"
+            );
+        }
+        for (&f, e) in &self.model.map {
+            assert_eq!(self.xa.get_order(f), e.order, "get_order({f})");
+            let last = e.last(f);
+            assert!(
+                ref_matches(self.xa.load(last, &g), Some(&e.val)),
+                "load({last})"
+            );
+            for &m in self.gen.user_marks() {
+                assert_eq!(
+                    self.xa.get_mark(f, m),
+                    e.marks & bit(m) != 0,
+                    "mark {m:?} at {f}"
+                );
+            }
+        }
+        for &m in self.gen.user_marks() {
+            let want = self.model.expect_iter(0, u64::MAX, Some(bit(m)));
+            let got: Vec<u64> = self.xa.iter_marked(.., m, &g).map(|(i, _)| i).collect();
+            assert_eq!(
+                got,
+                want.iter().map(|w| w.0).collect::<Vec<_>>(),
+                "iter_marked {m:?}"
+            );
+            assert_eq!(self.xa.has_mark(m), !want.is_empty(), "has_mark {m:?}");
+        }
+        assert_eq!(self.xa.len(), self.model.map.len());
+    }
+
+    fn check_iter(&self, lo: u64, hi: u64, mark: Option<Mark>) {
+        let g = pin();
+        let want = self.model.expect_iter(lo, hi, mark.map(bit));
+        let r = (Bound::Included(lo), Bound::Included(hi));
+        let got: Vec<(u64, EntryRef<'_, u64, u64>)> = match mark {
+            None => self.xa.range(r, &g).collect(),
+            Some(m) => self.xa.iter_marked(r, m, &g).collect(),
+        };
+        let gi: Vec<u64> = got.iter().map(|p| p.0).collect();
+        let wi: Vec<u64> = want.iter().map(|p| p.0).collect();
+        assert_eq!(gi, wi, "range {lo}..={hi} mark {mark:?}");
+        for ((_, ge), (_, we)) in got.iter().zip(&want) {
+            assert!(ref_matches(Some(*ge), Some(we)));
+        }
+    }
+
+    // -----------------------------------------------------------------------
+    // Operations.
+
+    /// One random operation; returns whether it may have changed the tree.
+    fn step(&mut self) -> bool {
+        let r = self.gen.rng.below(1000);
+        if (880..950).contains(&r) {
+            match r {
+                880..=909 => self.op_iter(),
+                910..=929 => self.op_cursor_walk(),
+                _ => self.op_next_marked(),
+            }
+            return false;
+        }
+        match r {
+            0..=159 => self.op_store(),
+            160..=219 => self.op_insert(),
+            220..=339 => self.op_erase(),
+            340..=419 => self.op_cmpxchg(),
+            420..=449 => self.op_reserve(),
+            450..=469 => self.op_release(),
+            470..=559 => self.op_mark(true),
+            560..=609 => self.op_mark(false),
+            610..=639 => self.op_tag_range(),
+            640..=739 => self.op_store_order(),
+            740..=779 => self.op_store_range(),
+            780..=839 => self.op_split(),
+            840..=879 => self.op_alloc(),
+            950..=979 => self.op_cursor_mut_walk(),
+            980..=996 => self.op_locked(),
+            _ => {
+                note(&mut self.log, "clear".into());
+                self.xa.clear();
+                self.model.map.clear();
+            }
+        }
+        true
+    }
+
+    fn op_store(&mut self) {
+        let i = self.gen.index();
+        if self.gen.rng.pct(2) {
+            let raw = (1u64 << 62) | self.gen.rng.below(1 << 20);
+            note(
+                &mut self.log,
+                format!("store({i}, Value({raw:#x})) [too wide]"),
+            );
+            let err = self.xa.store(i, Entry::Value(raw)).unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    Error::Invalid {
+                        reason: InvalidInput::ValueTooWide { .. }
+                    }
+                ),
+                "{err:?}"
+            );
+            self.model.touch(i);
+            return;
+        }
+        let e = self.gen.entry();
+        note(&mut self.log, format!("store({i}, {e:?})"));
+        let got = self.xa.store(i, e.clone()).unwrap();
+        let want = self.model.store(i, MVal::from_entry(&e));
+        assert!(
+            owned_matches(got.as_ref(), want.as_ref()),
+            "store returned {got:?}, model {want:?}"
+        );
+    }
+
+    fn op_insert(&mut self) {
+        let i = self.gen.index();
+        let e = self.gen.entry();
+        note(&mut self.log, format!("insert({i}, {e:?})"));
+        let got = self.xa.insert(i, e.clone());
+        if self.model.covering(i).is_some() {
+            assert_eq!(got, Err(Error::Busy { index: i }));
+            self.model.touch(i);
+        } else {
+            got.unwrap();
+            self.model.store(i, MVal::from_entry(&e));
+        }
+    }
+
+    fn op_erase(&mut self) {
+        let i = self.gen.index();
+        note(&mut self.log, format!("erase({i})"));
+        let got = self.xa.erase(i);
+        let want = self.model.erase(i);
+        assert!(
+            owned_matches(got.as_ref(), want.as_ref()),
+            "erase returned {got:?}, model {want:?}"
+        );
+    }
+
+    fn op_cmpxchg(&mut self) {
+        let i = self.gen.index();
+        let cur = self.model.at(i).map(|e| e.val.clone());
+        let old = match self.gen.rng.below(5) {
+            0 | 1 => cur.as_ref().and_then(MVal::to_entry),
+            2 => None,
+            _ => Some(self.gen.entry()),
+        };
+        let new = if self.gen.rng.pct(25) {
+            None
+        } else {
+            Some(self.gen.entry())
+        };
+        if matches!(cur, Some(MVal::Reserved)) && old.is_none() && new.is_none() {
+            return; // unsettled: whether None->None releases a reservation
+        }
+        note(&mut self.log, format!("cmpxchg({i}, {old:?}, {new:?})"));
+        let got = self.xa.cmpxchg(i, old.as_ref(), new.clone()).unwrap();
+        assert!(
+            owned_matches(got.as_ref(), cur.as_ref()),
+            "cmpxchg returned {got:?}, model has {cur:?}"
+        );
+        self.model.touch(i);
+        if same(cur.as_ref(), old.as_ref()) {
+            match new {
+                Some(e) => {
+                    self.model.store(i, MVal::from_entry(&e));
+                }
+                None => {
+                    self.model.erase(i);
+                }
+            }
+        }
+    }
+
+    fn op_reserve(&mut self) {
+        let i = self.gen.index();
+        note(&mut self.log, format!("reserve({i})"));
+        let got = self.xa.reserve(i);
+        if self.model.covering(i).is_none() {
+            got.unwrap();
+            self.model.store(i, MVal::Reserved);
+        } else {
+            self.model.touch(i);
+        }
+    }
+
+    fn op_release(&mut self) {
+        let i = self.gen.index();
+        note(&mut self.log, format!("release({i})"));
+        self.xa.release(i);
+        if matches!(self.model.at(i).map(|e| &e.val), Some(MVal::Reserved)) {
+            self.model.erase(i);
+        }
+        self.model.touch(i);
+    }
+
+    fn op_mark(&mut self, on: bool) {
+        let i = self.gen.index();
+        if matches!(self.model.at(i).map(|e| &e.val), Some(MVal::Reserved)) {
+            return; // marks on a reservation are unsettled
+        }
+        let m = self.gen.mark();
+        note(
+            &mut self.log,
+            format!("{}({i}, {m:?})", if on { "set_mark" } else { "clear_mark" }),
+        );
+        if on {
+            self.xa.set_mark(i, m);
+        } else {
+            self.xa.clear_mark(i, m);
+        }
+        self.model.set_marks(i, bit(m), on);
+    }
+
+    fn op_tag_range(&mut self) {
+        let (lo, hi) = self.gen.range();
+        let from = self.gen.mark();
+        let to = self.gen.mark();
+        note(
+            &mut self.log,
+            format!("tag_range({lo}..={hi}, {from:?}, {to:?})"),
+        );
+        let got = self.xa.tag_range(lo..=hi, from, to);
+        let firsts: Vec<u64> = self
+            .model
+            .overlapping(lo, hi)
+            .into_iter()
+            .filter(|f| self.model.map[f].marks & bit(from) != 0)
+            .collect();
+        assert_eq!(got, firsts.len(), "tag_range count");
+        for f in firsts {
+            self.model.set_marks(f, bit(to), true);
+        }
+    }
+
+    fn op_store_order(&mut self) {
+        let order = self.gen.order();
+        let raw = self.gen.index();
+        let misalign = order > 0 && self.gen.rng.pct(5);
+        let i = if misalign {
+            (raw & !mask(order)) | (1 << self.gen.rng.below(order as u64))
+        } else {
+            raw & !mask(order)
+        };
+        let bad_order = self.gen.rng.pct(2);
+        let e = self.gen.entry();
+        if bad_order {
+            let order = 64 + self.gen.rng.below(3) as u32;
+            note(&mut self.log, format!("store_order({i}, {order}, {e:?})"));
+            let err = self.xa.store_order(i, order, e).unwrap_err();
+            assert_eq!(
+                err,
+                Error::Invalid {
+                    reason: InvalidInput::Order { order }
+                }
+            );
+            return;
+        }
+        note(&mut self.log, format!("store_order({i}, {order}, {e:?})"));
+        let got = self.xa.store_order(i, order, e.clone());
+        if misalign {
+            assert_eq!(
+                got.unwrap_err(),
+                Error::Invalid {
+                    reason: InvalidInput::Misaligned { index: i, order }
+                }
+            );
+            self.model.touch(i);
+            return;
+        }
+        let got = got.unwrap();
+        let (replaced, inside) = self.model.store_order(i, order, MVal::from_entry(&e));
+        if inside || replaced.len() <= 1 {
+            assert!(
+                owned_matches(got.as_ref(), replaced.first()),
+                "store_order returned {got:?}, replaced {replaced:?}"
+            );
+        } else {
+            assert!(
+                got.is_none()
+                    || replaced
+                        .iter()
+                        .any(|r| owned_matches(got.as_ref(), Some(r))),
+                "store_order returned {got:?}, replaced {replaced:?}"
+            );
+        }
+    }
+
+    fn op_store_range(&mut self) {
+        let first = self.gen.index();
+        let e = self.gen.entry();
+        if self.gen.rng.pct(5) && first > 0 {
+            let last = first - 1 - self.gen.rng.below(first.min(10));
+            note(
+                &mut self.log,
+                format!("store_range({first}, {last}, {e:?})"),
+            );
+            let err = self.xa.store_range(first, last, e).unwrap_err();
+            assert_eq!(
+                err,
+                Error::Invalid {
+                    reason: InvalidInput::Range { first, last }
+                }
+            );
+            return;
+        }
+        let span = if self.gen.rng.pct(90) { 40 } else { 3000 };
+        let last = first.saturating_add(self.gen.rng.below(span));
+        note(
+            &mut self.log,
+            format!("store_range({first}, {last}, {e:?})"),
+        );
+        self.xa.store_range(first, last, e.clone()).unwrap();
+        let mut i = first;
+        loop {
+            let mut order = if i == 0 {
+                63
+            } else {
+                i.trailing_zeros().min(63)
+            };
+            while i + mask(order) > last {
+                order -= 1;
+            }
+            self.model.store_order(i, order, MVal::from_entry(&e));
+            let end = i + mask(order);
+            if end >= last {
+                break;
+            }
+            i = end + 1;
+        }
+    }
+
+    fn op_split(&mut self) {
+        let i = self.gen.index();
+        let cur = self
+            .model
+            .covering(i)
+            .map(|f| (f, self.model.map[&f].clone()));
+        match cur {
+            None => {
+                let to = self.gen.rng.below(8) as u32;
+                note(&mut self.log, format!("split({i}, {to}) [empty]"));
+                self.xa.split(i, to).unwrap();
+                self.model.touch(i);
+            }
+            Some((
+                _,
+                MEnt {
+                    val: MVal::Reserved,
+                    ..
+                },
+            )) => {}
+            Some((f, e)) => {
+                let k = e.order;
+                if k == 0 || self.gen.rng.pct(8) {
+                    let to = if self.gen.rng.pct(50) {
+                        k + self.gen.rng.below(3) as u32
+                    } else {
+                        64
+                    };
+                    note(
+                        &mut self.log,
+                        format!("split({i}, {to}) [order {k}, invalid]"),
+                    );
+                    let err = self.xa.split(i, to).unwrap_err();
+                    assert!(matches!(err, Error::Invalid { .. }), "{err:?}");
+                    self.model.touch(i);
+                    return;
+                }
+                let to = self.gen.split_to(k);
+                note(
+                    &mut self.log,
+                    format!("split({i}, {to}) [order {k} at {f}]"),
+                );
+                if split_result(self.xa.split(i, to), k) {
+                    self.model.split(f, to);
+                } else {
+                    self.model.touch(i);
+                }
+            }
+        }
+    }
+
+    fn op_alloc(&mut self) {
+        let e = self.gen.entry();
+        let Some(flags) = self.gen.flags else {
+            if self.gen.rng.pct(10) {
+                note(&mut self.log, "alloc() [no flag]".into());
+                let err = self.xa.alloc(e, 0..=10).unwrap_err();
+                assert_eq!(
+                    err,
+                    Error::Invalid {
+                        reason: InvalidInput::NotAllocating
+                    }
+                );
+            } else {
+                self.op_store();
+            }
+            return;
+        };
+        let (mut lo, mut hi) = match self.gen.rng.below(4) {
+            0 => (0, u64::MAX),
+            1 => (0, self.gen.rng.below(self.gen.space)),
+            _ => {
+                let lo = self.gen.index();
+                (lo, lo.saturating_add(self.gen.rng.below(200)))
+            }
+        };
+        if flags == Flags::ALLOC1 && hi == 0 {
+            hi = 1;
+        }
+        if self.gen.rng.pct(3) && lo < u64::MAX {
+            (lo, hi) = (lo + 1, lo);
+            note(&mut self.log, format!("alloc({e:?}, {lo}..={hi}) [empty]"));
+            assert!(matches!(
+                self.xa.alloc(e, lo..=hi),
+                Err(Error::Invalid { .. })
+            ));
+            return;
+        }
+        note(&mut self.log, format!("alloc({e:?}, {lo}..={hi})"));
+        let got = self.xa.alloc(e.clone(), lo..=hi);
+        let start = if flags == Flags::ALLOC1 {
+            lo.max(1)
+        } else {
+            lo
+        };
+        match self.model.lowest_free(start, hi) {
+            Some(want) => {
+                assert_eq!(got, Ok(want), "alloc in {lo}..={hi}");
+                self.model.store(want, MVal::from_entry(&e));
+            }
+            None => assert!(matches!(got, Err(Error::Full { .. })), "{got:?}"),
+        }
+    }
+
+    fn op_iter(&mut self) {
+        let (lo, hi) = self.gen.range();
+        let mark = if self.gen.rng.pct(50) {
+            Some(self.gen.mark())
+        } else {
+            None
+        };
+        note(
+            &mut self.log,
+            format!("check range {lo}..={hi} mark {mark:?}"),
+        );
+        self.check_iter(lo, hi, mark);
+    }
+
+    fn op_cursor_walk(&mut self) {
+        let start = self.gen.index();
+        let n = 1 + self.gen.rng.below(70);
+        let back = self.gen.rng.pct(40);
+        note(
+            &mut self.log,
+            format!(
+                "cursor({start}) {} x{n}",
+                if back { "prev" } else { "next" }
+            ),
+        );
+        let g = pin();
+        let mut c = self.xa.cursor(start, &g);
+        let mut idx = start;
+        for s in 0..n {
+            if s > 0 {
+                idx = if back {
+                    idx.wrapping_sub(1)
+                } else {
+                    idx.wrapping_add(1)
+                };
+            }
+            let want = self.model.at(idx);
+            let got = if back { c.prev() } else { c.next() };
+            assert!(
+                ref_matches(got, want.map(|e| &e.val)),
+                "cursor at {idx}: {got:?} vs {want:?}"
+            );
+            assert_eq!(c.index(), idx, "cursor step {s}");
+            assert_eq!(
+                c.order(),
+                want.map_or(0, |e| e.order),
+                "cursor order at {idx}"
+            );
+        }
+    }
+
+    fn op_next_marked(&mut self) {
+        let start = self.gen.index();
+        let m = self.gen.mark();
+        let max = if self.gen.rng.pct(50) {
+            u64::MAX
+        } else {
+            start.saturating_add(self.gen.rng.below(3000))
+        };
+        note(
+            &mut self.log,
+            format!("cursor({start}).next_marked({m:?}, {max})"),
+        );
+        let want: Vec<u64> = self
+            .model
+            .overlapping(start, max)
+            .into_iter()
+            .filter(|f| {
+                let e = &self.model.map[f];
+                e.marks & bit(m) != 0 && !matches!(e.val, MVal::Reserved)
+            })
+            .take(20)
+            .collect();
+        let g = pin();
+        let mut c = self.xa.cursor(start, &g);
+        for (k, &f) in want.iter().enumerate() {
+            let e = &self.model.map[&f];
+            let ok = ref_matches(c.next_marked(m, max), Some(&e.val));
+            assert!(
+                ok,
+                "next_marked #{k}: wrong entry, model entry at {f}: {e:?}"
+            );
+            let lo = f.max(start);
+            assert!(
+                (lo..=e.last(f)).contains(&c.index()),
+                "next_marked #{k} left the cursor at {}, entry {f}..={}",
+                c.index(),
+                e.last(f)
+            );
+        }
+        if want.len() < 20 {
+            let found = c.next_marked(m, max).is_some();
+            assert!(
+                !found,
+                "next_marked past the last found something at {}",
+                c.index()
+            );
+        }
+    }
+
+    /// A writing walk under one lock acquisition, pausing and re-taking the
+    /// lock now and then.
+    fn op_cursor_mut_walk(&mut self) {
+        let mut idx = self.gen.index();
+        let n = 1 + self.gen.rng.below(24);
+        note(&mut self.log, format!("cursor_mut({idx}) walk of {n}"));
+        let mut l = self.xa.lock();
+        let mut c = l.cursor_mut(idx);
+        let want = self.model.at(idx);
+        assert!(
+            ref_matches(c.next(), want.map(|e| &e.val)),
+            "cursor_mut first next at {idx}"
+        );
+        self.model.touch(idx);
+        // Whether the walk wrote since it last read its position.
+        let mut wrote = false;
+        for _ in 0..n {
+            let cur = self.model.at(idx).cloned();
+            match self.gen.rng.below(9) {
+                0..=2 => {
+                    idx = idx.wrapping_add(1);
+                    wrote = false;
+                    let want = self.model.at(idx);
+                    let ok = ref_matches(c.next(), want.map(|e| &e.val));
+                    assert!(ok, "cursor_mut next at {idx}: model has {want:?}");
+                    assert_eq!(c.index(), idx);
+                    assert_eq!(c.order(), want.map_or(0, |e| e.order));
+                    self.model.touch(idx);
+                }
+                3 => {
+                    let e = self.gen.entry();
+                    note(&mut self.log, format!("  .store({e:?}) at {idx}"));
+                    let got = c.store(e.clone()).unwrap();
+                    wrote = true;
+                    let want = self.model.store(idx, MVal::from_entry(&e));
+                    assert!(
+                        owned_matches(got.as_ref(), want.as_ref()),
+                        "cursor store: {got:?} vs {want:?}"
+                    );
+                }
+                4 => {
+                    note(&mut self.log, format!("  .erase() at {idx}"));
+                    let got = c.erase();
+                    wrote = true;
+                    let want = self.model.erase(idx);
+                    assert!(
+                        owned_matches(got.as_ref(), want.as_ref()),
+                        "cursor erase: {got:?} vs {want:?}"
+                    );
+                }
+                5 | 6
+                    if !matches!(
+                        cur,
+                        Some(MEnt {
+                            val: MVal::Reserved,
+                            ..
+                        })
+                    ) =>
+                {
+                    let m = self.gen.mark();
+                    let on = self.gen.rng.pct(60);
+                    note(
+                        &mut self.log,
+                        format!(
+                            "  .{}({m:?}) at {idx}",
+                            if on { "set_mark" } else { "clear_mark" }
+                        ),
+                    );
+                    if on {
+                        c.set_mark(m);
+                    } else {
+                        c.clear_mark(m);
+                    }
+                    self.model.set_marks(idx, bit(m), on);
+                }
+                7 => match cur {
+                    Some(MEnt {
+                        val: MVal::Reserved,
+                        ..
+                    }) => {}
+                    Some(e) if e.order > 0 => {
+                        let k = e.order;
+                        let to = self.gen.split_to(k);
+                        note(
+                            &mut self.log,
+                            format!("  .split({to}) at {idx} [order {k}]"),
+                        );
+                        wrote = true;
+                        if split_result(c.split(to), k) {
+                            let f = self.model.covering(idx).unwrap();
+                            self.model.split(f, to);
+                        }
+                    }
+                    Some(_) => {
+                        note(&mut self.log, format!("  .split(0) at {idx} [order 0]"));
+                        assert!(matches!(c.split(0), Err(Error::Invalid { .. })));
+                    }
+                    None => {
+                        note(&mut self.log, format!("  .split(0) at {idx} [empty]"));
+                        c.split(0).unwrap();
+                    }
+                },
+                _ => {
+                    // pause() only on an entry: past it, or the walk ends at the top.
+                    let Some(f) = self.model.covering(idx) else {
+                        continue;
+                    };
+                    let last = self.model.map[&f].last(f);
+                    if last == u64::MAX {
+                        continue;
+                    }
+                    if wrote {
+                        // pause() straight after a write through the cursor
+                        // has its own tests in cursor.rs; here the walk
+                        // re-reads its position first.
+                        c.set(idx);
+                        let want = self.model.at(idx);
+                        assert!(
+                            ref_matches(c.next(), want.map(|e| &e.val)),
+                            "re-read at {idx}"
+                        );
+                        wrote = false;
+                    }
+                    note(&mut self.log, format!("  .pause() at {idx}"));
+                    c.pause();
+                    assert_eq!(c.index(), last + 1, "pause at {idx}, entry {f}..={last}");
+                    idx = last + 1;
+                    // Explicit, so the lock is released in this order even
+                    // if CursorMut gains a destructor.
+                    #[allow(clippy::drop_non_drop)]
+                    drop(c);
+                    drop(l);
+                    l = self.xa.lock();
+                    c = l.cursor_mut(idx);
+                    let want = self.model.at(idx);
+                    assert!(
+                        ref_matches(c.next(), want.map(|e| &e.val)),
+                        "resumed at {idx}"
+                    );
+                    self.model.touch(idx);
+                }
+            }
+        }
+    }
+
+    /// The normal write methods through the lock handle.
+    fn op_locked(&mut self) {
+        let i = self.gen.index();
+        let e = self.gen.entry();
+        let l = &mut self.xa.lock();
+        match self.gen.rng.below(3) {
+            0 => {
+                note(&mut self.log, format!("lock().store({i}, {e:?})"));
+                let got = l.store(i, e.clone()).unwrap();
+                let want = self.model.store(i, MVal::from_entry(&e));
+                assert!(owned_matches(got.as_ref(), want.as_ref()));
+            }
+            1 => {
+                note(&mut self.log, format!("lock().erase({i})"));
+                let got = l.erase(i);
+                let want = self.model.erase(i);
+                assert!(owned_matches(got.as_ref(), want.as_ref()));
+            }
+            _ => {
+                let m = self.gen.mark();
+                if matches!(self.model.at(i).map(|e| &e.val), Some(MVal::Reserved)) {
+                    return;
+                }
+                note(&mut self.log, format!("lock().set_mark({i}, {m:?})"));
+                l.set_mark(i, m);
+                self.model.set_marks(i, bit(m), true);
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Driving it.
+
+fn env_u64(name: &str) -> Option<u64> {
+    std::env::var(name).ok().and_then(|s| s.trim().parse().ok())
+}
+
+fn steps_per_seed() -> u64 {
+    env_u64("XRADIX_STEPS").unwrap_or(if cfg!(miri) { 60 } else { 2_500 })
+}
+
+fn run_seed(seed: u64, steps: u64) {
+    let mut run = Run::new(seed);
+    let step = std::cell::Cell::new(0u64);
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        for s in 0..steps {
+            step.set(s);
+            let wrote = run.step();
+            run.check_touched(wrote);
+            if s % 256 == 255 || s + 1 == steps {
+                run.check_all();
+            }
+        }
+    }));
+    if let Err(panic) = result {
+        let mut msg = format!(
+            "\nmodel test failed: seed {seed}, step {} (flags {:?}, index space {})\n\
+             rerun: XRADIX_SEED={seed} cargo test --test model\nlast operations:\n",
+            step.get(),
+            run.gen.flags,
+            run.gen.space
+        );
+        for op in &run.log {
+            let _ = writeln!(msg, "  {op}");
+        }
+        eprintln!("{msg}");
+        resume_unwind(panic);
+    }
+}
+
+/// Runs `seeds` unless `XRADIX_SEED` names one seed, which only the first
+/// batch runs.
+fn run_batch(seeds: std::ops::Range<u64>) {
+    let steps = steps_per_seed();
+    if let Some(seed) = env_u64("XRADIX_SEED") {
+        if seeds.start == 0 {
+            run_seed(seed, steps);
+        }
+        return;
+    }
+    let seeds = if cfg!(miri) {
+        seeds.start..seeds.start + 1
+    } else {
+        seeds
+    };
+    for seed in seeds {
+        run_seed(seed, steps);
+    }
+}
+
+// 80 seeds x 2,500 steps = 200,000 operations, in four batches that the
+// test harness runs in parallel. Seeds 6 and 7 mod 8 use ALLOC / ALLOC1.
+
+#[test]
+fn model_seeds_0_to_19() {
+    run_batch(0..20);
+}
+
+#[test]
+fn model_seeds_20_to_39() {
+    run_batch(20..40);
+}
+
+#[test]
+fn model_seeds_40_to_59() {
+    run_batch(40..60);
+}
+
+#[test]
+fn model_seeds_60_to_79() {
+    run_batch(60..80);
+}
+
+#[test]
+fn rng_is_deterministic() {
+    let a: Vec<u64> = {
+        let mut r = Rng::new(7);
+        (0..5).map(|_| r.next()).collect()
+    };
+    let mut r = Rng::new(7);
+    let b: Vec<u64> = (0..5).map(|_| r.next()).collect();
+    assert_eq!(a, b);
+    let mut r = Rng::new(8);
+    assert_ne!(a[0], r.next());
+    let mut r = Rng::new(1);
+    assert!((0..1000).all(|_| r.below(10) < 10));
+}
