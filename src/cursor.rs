@@ -22,7 +22,7 @@ use core::marker::PhantomData;
 
 use crate::entry::{self, Entry, EntryRef, Word, NULL};
 use crate::mark::Mark;
-use crate::sync::{AtomicPtr, AtomicU8, Guard, Ordering, StatCounter};
+use crate::sync::{AtomicPtr, AtomicU8, Guard, Ordering, Reclaimer, StatCounter};
 use crate::value::Value;
 use crate::xarray::XArray;
 use walk::{Walk, Want};
@@ -54,7 +54,7 @@ impl Root {
     /// `walk.index` and returns a clone of what covered the index before.
     ///
     /// # Safety
-    /// The lock is held; `guard` is pinned to the tree's collector; `word`
+    /// The lock is held for as long as `reclaim` lives; `word`
     /// is null or a leaf word of a `T`/`V` tree whose reference the tree
     /// takes over.
     pub(crate) unsafe fn store_entry<T, V: Value>(
@@ -62,7 +62,7 @@ impl Root {
         walk: &mut Walk,
         order: u32,
         word: Word,
-        guard: &Guard,
+        reclaim: &Reclaimer<'_>,
     ) -> Option<Entry<T, V>> {
         // SAFETY: the caller's contract.
         let target = unsafe { self.target(walk, order, !word.is_null()) };
@@ -71,12 +71,13 @@ impl Root {
             // was grown for it.)
             debug_assert!(word.is_null());
             // SAFETY: `word` is not in the tree; hand its reference back.
-            unsafe { write::retire_leaf::<T>(word, guard) };
+            unsafe { write::retire_leaf::<T>(word, reclaim) };
             return None;
         };
         // SAFETY: the caller's contract.
-        let replaced = unsafe { self.replace::<T>(walk, target, word, guard) };
-        // SAFETY: the old entry's reference is dropped only after `guard`.
+        let replaced = unsafe { self.replace::<T>(walk, target, word, reclaim) };
+        // SAFETY: an item's old reference was handed to the collector
+        // through `reclaim`, whose guard stays pinned while the lock is held.
         unsafe { entry::word_clone(replaced.old) }
     }
 
@@ -155,7 +156,7 @@ impl Root {
 /// ```
 pub struct Cursor<'a, 'g, T, V: Value = u64> {
     root: &'a Root,
-    _guard: &'g Guard,
+    _guard: PhantomData<&'g Guard>,
     _types: PhantomData<&'a XArray<T, V>>,
     walk: Walk,
     started: bool,
@@ -166,7 +167,8 @@ impl<'a, 'g, T: Send + Sync + 'static, V: Value> Cursor<'a, 'g, T, V> {
     /// A cursor at `index`; the caller checked that `guard` is pinned to
     /// the tree's collector.
     pub(crate) fn new(root: &'a Root, index: u64, guard: &'g Guard) -> Self {
-        Cursor { root, _guard: guard, _types: PhantomData, walk: Walk::new(index), started: false, exhausted: false }
+        let _ = guard;
+        Cursor { root, _guard: PhantomData, _types: PhantomData, walk: Walk::new(index), started: false, exhausted: false }
     }
 
     /// The index the cursor is at.
@@ -395,7 +397,7 @@ impl<'a, 'g, T: Send + Sync + 'static, V: Value> Cursor<'a, 'g, T, V> {
 /// ```
 pub struct CursorMut<'l, T: Send + Sync + 'static, V: Value = u64> {
     root: &'l Root,
-    guard: &'l Guard,
+    reclaim: &'l Reclaimer<'l>,
     _types: PhantomData<&'l XArray<T, V>>,
     walk: Walk,
     started: bool,
@@ -404,12 +406,11 @@ pub struct CursorMut<'l, T: Send + Sync + 'static, V: Value = u64> {
 }
 
 impl<'l, T: Send + Sync + 'static, V: Value> CursorMut<'l, T, V> {
-    /// A cursor at `index`; the caller holds the tree's lock for 'l and
-    /// `guard` is pinned to the tree's collector.
-    pub(crate) fn new(root: &'l Root, index: u64, guard: &'l Guard) -> Self {
+    /// A cursor at `index`; the caller holds the tree's lock for 'l.
+    pub(crate) fn new(root: &'l Root, index: u64, reclaim: &'l Reclaimer<'l>) -> Self {
         CursorMut {
             root,
-            guard,
+            reclaim,
             _types: PhantomData,
             walk: Walk::new(index),
             started: false,
@@ -422,7 +423,7 @@ impl<'l, T: Send + Sync + 'static, V: Value> CursorMut<'l, T, V> {
         let walk = core::mem::replace(&mut self.walk, Walk::new(0));
         Cursor {
             root: self.root,
-            _guard: self.guard,
+            _guard: PhantomData,
             _types: PhantomData,
             walk,
             started: self.started,
@@ -585,8 +586,8 @@ impl<'l, T: Send + Sync + 'static, V: Value> CursorMut<'l, T, V> {
     /// ```
     pub fn store(&mut self, entry: Entry<T, V>) -> Result<Option<Entry<T, V>>, crate::Error> {
         let word = entry::into_word(entry)?;
-        // SAFETY: the lock is held for 'l and the guard is pinned.
-        Ok(unsafe { self.root.store_entry::<T, V>(&mut self.walk, 0, word, self.guard) })
+        // SAFETY: the lock is held for 'l, as long as `reclaim` lives.
+        Ok(unsafe { self.root.store_entry::<T, V>(&mut self.walk, 0, word, self.reclaim) })
     }
 
     /// Erases the entry at the cursor's index (a multi-order entry: the
@@ -600,8 +601,8 @@ impl<'l, T: Send + Sync + 'static, V: Value> CursorMut<'l, T, V> {
     /// assert_eq!(locked.cursor_mut(3).erase(), Some(Entry::Value(1)));
     /// ```
     pub fn erase(&mut self) -> Option<Entry<T, V>> {
-        // SAFETY: the lock is held for 'l and the guard is pinned.
-        unsafe { self.root.store_entry::<T, V>(&mut self.walk, 0, NULL, self.guard) }
+        // SAFETY: the lock is held for 'l, as long as `reclaim` lives.
+        unsafe { self.root.store_entry::<T, V>(&mut self.walk, 0, NULL, self.reclaim) }
     }
 
     /// Sets `mark` on the entry at the cursor's index (nothing in a hole).
@@ -645,8 +646,8 @@ impl<'l, T: Send + Sync + 'static, V: Value> CursorMut<'l, T, V> {
     /// assert_eq!(xa.len(), 16);
     /// ```
     pub fn split(&mut self, order: u32) -> Result<(), crate::Error> {
-        // SAFETY: the lock is held for 'l and the guard is pinned.
-        unsafe { self.root.split::<T>(&mut self.walk, order, self.guard) }
+        // SAFETY: the lock is held for 'l, as long as `reclaim` lives.
+        unsafe { self.root.split::<T>(&mut self.walk, order, self.reclaim) }
     }
 
     /// Moves the cursor just past the entry under it (past a whole

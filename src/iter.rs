@@ -4,6 +4,7 @@
 //! yields every entry once in index order, and costs amortised constant
 //! work per entry, since the cursor keeps its path between steps.
 
+use core::fmt;
 use core::iter::FusedIterator;
 
 use crate::cursor::walk::Want;
@@ -66,3 +67,17 @@ impl<'a, 'g, T: Send + Sync + 'static, V: Value> Iterator for Iter<'a, 'g, T, V>
 }
 
 impl<T: Send + Sync + 'static, V: Value> FusedIterator for Iter<'_, '_, T, V> {}
+
+/// Where the iterator is and where it stops, not the entries.
+///
+/// ```
+/// use xradix::{pin, XArray};
+/// let xa: XArray = XArray::new();
+/// let guard = pin();
+/// assert_eq!(format!("{:?}", xa.range(5..10, &guard)), "Iter { index: 5, end: Some(9) }");
+/// ```
+impl<T: Send + Sync + 'static, V: Value> fmt::Debug for Iter<'_, '_, T, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Iter").field("index", &self.cursor.index()).field("end", &self.max).finish()
+    }
+}

@@ -83,13 +83,50 @@
 //! - `std` (default): [`pin`], [`XArray::new`], a parking mutex as the
 //!   writer lock. Without it the crate is `#![no_std]` + `alloc`, the lock
 //!   is a spin lock, and trees are made with [`XArray::with_collector`].
+//! - `serde` (off): `Serialize` for [`XArray`] and [`Locked`] as a
+//!   sequence of records in index order (index, order, entry, marks), and
+//!   `Deserialize`, which rebuilds the tree with `store_order` and
+//!   `set_mark`, refusing invalid records with an error. Works without
+//!   `std`.
+//!
+//! # Without std
+//!
+//! With `default-features = false, features = ["alloc"]` the crate is
+//! `#![no_std]`: there is no global collector and no [`pin`], so the caller
+//! supplies the epoch [`Collector`] when making a tree and pins guards from
+//! a [`LocalHandle`] registered with it (one per thread that reads). The
+//! rest of the API is the same; `alloc` must be available. This example
+//! uses only what a `no_std` build has (the crate is checked for
+//! `x86_64-unknown-none` in CI):
+//!
+//! ```
+//! use xradix::{Collector, Entry, Flags, Mark, XArray};
+//!
+//! let collector = Collector::new();
+//! // One handle per reading thread, registered with the tree's collector.
+//! let handle = collector.register();
+//! let xa: XArray<(), u32> = XArray::with_collector(collector, Flags::empty());
+//! for i in 0..100u32 {
+//!     xa.store(u64::from(i) * 7, Entry::Value(i)).unwrap();
+//! }
+//! xa.set_mark(14, Mark::DIRTY);
+//!
+//! let guard = handle.pin();
+//! assert_eq!(xa.load(14, &guard).and_then(|e| e.value()), Some(2));
+//! assert_eq!(xa.iter_marked(.., Mark::DIRTY, &guard).count(), 1);
+//! // A guard from another collector would not protect this tree's nodes:
+//! // `load` checks and panics on such a guard, a programming error.
+//! assert!(xa.collector() == handle.collector());
+//! ```
 //!
 //! # Minimum Rust version
 //!
 //! 1.84 (strict-provenance pointer APIs).
 
 #![no_std]
-#![warn(missing_docs, unsafe_op_in_unsafe_fn)]
+#![deny(missing_docs)]
+#![warn(unsafe_op_in_unsafe_fn)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 extern crate alloc;
 #[cfg(feature = "std")]
@@ -98,9 +135,12 @@ extern crate std;
 mod cursor;
 mod entry;
 mod error;
+mod impls;
 mod iter;
 mod mark;
 mod node;
+#[cfg(feature = "serde")]
+mod serde;
 mod sync;
 mod value;
 mod xarray;
@@ -108,6 +148,7 @@ mod xarray;
 pub use cursor::{Cursor, CursorMut};
 pub use entry::{Entry, EntryRef};
 pub use error::{Error, InvalidInput};
+pub use impls::SmallValue;
 pub use iter::Iter;
 pub use mark::Mark;
 #[doc(hidden)]

@@ -72,6 +72,30 @@ pub(crate) fn writer_guard(collector: &Collector, is_default: bool) -> Guard {
     collector.register().pin()
 }
 
+/// A writer's access to the epoch collector: a guard pinned on first use.
+///
+/// Writers read the tree under its lock and need no guard for that: only
+/// writers free anything, and they hold the lock. They need a guard only to
+/// hand what they unlinked to the collector, so a store that displaces
+/// nothing (or only a value) never pins.
+pub(crate) struct Reclaimer<'c> {
+    collector: &'c Collector,
+    is_default: bool,
+    guard: core::cell::OnceCell<Guard>,
+}
+
+impl<'c> Reclaimer<'c> {
+    pub(crate) fn new(collector: &'c Collector, is_default: bool) -> Self {
+        Reclaimer { collector, is_default, guard: core::cell::OnceCell::new() }
+    }
+
+    /// The guard, pinned now if it was not yet.
+    #[inline]
+    pub(crate) fn guard(&self) -> &Guard {
+        self.guard.get_or_init(|| writer_guard(self.collector, self.is_default))
+    }
+}
+
 /// Whether `guard` was pinned to `collector`.
 #[inline]
 pub(crate) fn guard_belongs(guard: &Guard, collector: &Collector) -> bool {

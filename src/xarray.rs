@@ -13,7 +13,7 @@ use crate::error::{Error, InvalidInput};
 use crate::iter::Iter;
 use crate::mark::Mark;
 use crate::node;
-use crate::sync::{self, Collector, Guard, Lock, LockGuard, Ordering};
+use crate::sync::{self, Collector, Guard, Lock, LockGuard, Ordering, Reclaimer};
 use crate::value::Value;
 
 bitflags::bitflags! {
@@ -84,7 +84,7 @@ pub struct XArray<T = (), V: Value = u64> {
 /// ```
 pub struct Locked<'a, T: Send + Sync + 'static, V: Value = u64> {
     xa: &'a XArray<T, V>,
-    guard: Guard,
+    reclaim: Reclaimer<'a>,
     _lock: LockGuard<'a>,
 }
 
@@ -411,7 +411,7 @@ impl<T: Send + Sync + 'static, V: Value> XArray<T, V> {
     /// ```
     pub fn lock(&self) -> Locked<'_, T, V> {
         let lock = self.lock.lock();
-        Locked { xa: self, guard: self.writer_guard(), _lock: lock }
+        Locked { xa: self, reclaim: Reclaimer::new(&self.collector, self.default_collector), _lock: lock }
     }
 
     /// Checks the tree's internal structure (node counts, value counts,
@@ -527,7 +527,7 @@ impl<'a, T: Send + Sync + 'static, V: Value> Locked<'a, T, V> {
     /// c.store(Entry::Value(4)).unwrap();
     /// ```
     pub fn cursor_mut(&self, index: u64) -> CursorMut<'_, T, V> {
-        CursorMut::new(&self.xa.root, index, &self.guard)
+        CursorMut::new(&self.xa.root, index, &self.reclaim)
     }
 
     /// The entry at `index`, borrowed while the lock is held.
@@ -540,7 +540,12 @@ impl<'a, T: Send + Sync + 'static, V: Value> Locked<'a, T, V> {
     /// assert_eq!(locked.load(1).and_then(|e| e.value()), Some(5));
     /// ```
     pub fn load(&self, index: u64) -> Option<EntryRef<'_, T, V>> {
-        self.xa.load(index, &self.guard)
+        // SAFETY: we hold the lock, so nothing in the tree is freed; what we
+        // erase ourselves waits for `reclaim`'s guard, which outlives the
+        // borrow of `self`.
+        let w = unsafe { walk::lookup(&self.xa.root, index) };
+        // SAFETY: as above.
+        unsafe { entry::word_ref(w) }
     }
 
     /// Stores `entry` at `index` and returns what was there (the kernel's
@@ -570,7 +575,7 @@ impl<'a, T: Send + Sync + 'static, V: Value> Locked<'a, T, V> {
         let mut walk = Walk::new(index);
         // SAFETY: we hold the lock and a pinned guard; `word` is a leaf
         // word (or null) of this tree's types.
-        unsafe { self.xa.root.store_entry::<T, V>(&mut walk, order, word, &self.guard) }
+        unsafe { self.xa.root.store_entry::<T, V>(&mut walk, order, word, &self.reclaim) }
     }
 
     /// What `load` would see at `index`, as a raw word, plus a fresh walk.
@@ -790,7 +795,7 @@ impl<'a, T: Send + Sync + 'static, V: Value> Locked<'a, T, V> {
     pub fn split(&self, index: u64, order: u32) -> Result<(), Error> {
         let mut walk = Walk::new(index);
         // SAFETY: we hold the lock and a pinned guard.
-        unsafe { self.xa.root.split::<T>(&mut walk, order, &self.guard) }
+        unsafe { self.xa.root.split::<T>(&mut walk, order, &self.reclaim) }
     }
 
     /// Sets `mark` on the entry covering `index`; nothing happens where
@@ -913,17 +918,17 @@ impl<'a, T: Send + Sync + 'static, V: Value> Locked<'a, T, V> {
     /// ```
     pub fn clear(&self) {
         // SAFETY: we hold the lock and a pinned guard.
-        unsafe { self.xa.root.clear::<T>(&self.guard) }
+        unsafe { self.xa.root.clear::<T>(&self.reclaim) }
     }
 }
 
 impl<T, V: Value> Drop for XArray<T, V> {
     fn drop(&mut self) {
-        let guard = sync::writer_guard(&self.collector, self.default_collector);
+        let reclaim = Reclaimer::new(&self.collector, self.default_collector);
         // SAFETY: we own the tree: nobody else can write, and readers that
         // still hold entries borrowed under a guard keep them alive until
         // that guard is dropped, since `clear` frees through the collector.
-        unsafe { self.root.clear::<T>(&guard) }
+        unsafe { self.root.clear::<T>(&reclaim) }
     }
 }
 

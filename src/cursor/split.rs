@@ -24,7 +24,7 @@ use crate::entry::{self, Word};
 use crate::error::{Error, InvalidInput};
 use crate::mark::MARKS;
 use crate::node::{self, Node, CHUNK_SHIFT, SLOTS};
-use crate::sync::{Guard, Ordering};
+use crate::sync::{Ordering, Reclaimer};
 
 /// The most nodes one `split` call allocates: 65,536 nodes is 34 MiB.
 pub(crate) const MAX_SPLIT_NODES: u64 = 1 << 16;
@@ -34,7 +34,7 @@ impl Root {
     ///
     /// # Safety
     /// The lock is held; `guard` is pinned; `T` is the tree's item type.
-    pub(crate) unsafe fn split<T>(&self, walk: &mut Walk, order: u32, guard: &Guard) -> Result<(), Error> {
+    pub(crate) unsafe fn split<T>(&self, walk: &mut Walk, order: u32, reclaim: &Reclaimer<'_>) -> Result<(), Error> {
         let index = walk.index;
         if order >= 64 {
             return Err(Error::invalid(InvalidInput::Order { order }));
@@ -108,7 +108,7 @@ impl Root {
         // An entry alone in slot 0 of the top node, split into a subtree,
         // leaves a top that holds only slot 0: lower the tree.
         // SAFETY: the lock is held.
-        unsafe { self.shrink(guard) };
+        unsafe { self.shrink(reclaim) };
         Ok(())
     }
 }

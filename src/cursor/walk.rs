@@ -25,7 +25,7 @@
 //! pinned, even if they leave the tree: writers free them through the
 //! epoch collector only.
 
-use core::ptr;
+use core::mem::MaybeUninit;
 
 use super::Root;
 use crate::entry::{self, Word, NULL, RETRY, ZERO};
@@ -99,7 +99,7 @@ pub(crate) struct Walk {
     /// `path[..depth]`: the nodes from the head down to the one holding the
     /// entry; `depth == 0` means the head itself (index 0 only), or an
     /// index beyond the tree.
-    path: [*const Node; MAX_HEIGHT],
+    path: [MaybeUninit<*const Node>; MAX_HEIGHT],
     depth: usize,
     /// The canonical slot of the entry (or the slot of the hole) in
     /// `path[depth - 1]`.
@@ -114,7 +114,7 @@ impl Walk {
     pub(crate) const fn new(index: u64) -> Walk {
         Walk {
             index,
-            path: [ptr::null(); MAX_HEIGHT],
+            path: [const { MaybeUninit::uninit() }; MAX_HEIGHT],
             depth: 0,
             offset: 0,
             entry: NULL,
@@ -156,10 +156,12 @@ impl Walk {
         self.offset
     }
 
-    /// Node `d` of the path (0 is the top).
+    /// Node `d` of the path (0 is the top); `d < depth`.
     #[inline]
     pub(crate) fn node_at(&self, d: usize) -> *const Node {
-        self.path[d]
+        debug_assert!(d < self.depth);
+        // SAFETY: `path[..depth]` is written before `depth` grows past it.
+        unsafe { self.path[d].assume_init() }
     }
 
     /// The node holding the entry, if the entry is not in the head.
@@ -168,7 +170,7 @@ impl Walk {
         if self.depth == 0 {
             None
         } else {
-            Some(self.path[self.depth - 1])
+            Some(self.node_at(self.depth - 1))
         }
     }
 
@@ -176,7 +178,7 @@ impl Walk {
     /// create nodes).
     #[inline]
     pub(crate) fn push(&mut self, node: *const Node) {
-        self.path[self.depth] = node;
+        self.path[self.depth].write(node);
         self.depth += 1;
     }
 
@@ -245,7 +247,7 @@ impl Walk {
                 w = root.head.load(Ordering::Acquire);
                 continue;
             }
-            self.path[self.depth] = ptr;
+            self.path[self.depth].write(ptr);
             self.depth += 1;
             let mut offset = node::offset_of(self.index, node.shift);
             w = node.load(offset);
@@ -276,7 +278,7 @@ impl Walk {
         self.index = index;
         if self.fresh && self.depth > 0 {
             // SAFETY: the path was built under the caller's guard or lock.
-            let node = unsafe { &*self.path[self.depth - 1] };
+            let node = unsafe { &*self.node_at(self.depth - 1) };
             if (old ^ index) & !node::low_mask(node.shift + CHUNK_SHIFT) == 0 {
                 let offset = node::offset_of(index, node.shift);
                 let w = node.load(offset);
@@ -412,7 +414,7 @@ impl Walk {
     unsafe fn scan(&mut self, root: &Root, mut offset: usize, max: u64, want: Want) -> Option<Word> {
         loop {
             // SAFETY: the path was built under the caller's guard or lock.
-            let node = unsafe { &*self.path[self.depth - 1] };
+            let node = unsafe { &*self.node_at(self.depth - 1) };
             let usable = node::usable_slots(node.shift);
             let mut found = None;
             if offset < usable {
@@ -451,7 +453,7 @@ impl Walk {
                 // (`self.index` still lies under this node).
                 self.depth -= 1;
                 // SAFETY: as above.
-                let parent = unsafe { &*self.path[self.depth - 1] };
+                let parent = unsafe { &*self.node_at(self.depth - 1) };
                 offset = node::offset_of(self.index, parent.shift) + 1;
                 continue;
             };
@@ -461,7 +463,7 @@ impl Walk {
             }
             self.index = start;
             if entry::is_node(w) {
-                self.path[self.depth] = entry::as_node(w);
+                self.path[self.depth].write(entry::as_node(w));
                 self.depth += 1;
                 offset = 0;
                 continue;

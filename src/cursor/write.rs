@@ -18,12 +18,14 @@
 //! references are handed to the epoch collector, because a reader may still
 //! be looking at them.
 
+use core::mem::MaybeUninit;
+
 use super::walk::Walk;
 use super::Root;
 use crate::entry::{self, Word, NULL, RETRY};
 use crate::mark::MARKS;
 use crate::node::{self, Node, CHUNK_SHIFT};
-use crate::sync::{Guard, Ordering};
+use crate::sync::{Ordering, Reclaimer};
 
 /// The ordering of the head store that publishes a grown tree: Release,
 /// except in the deliberately broken build that shows loom catching a bug.
@@ -213,7 +215,7 @@ impl Root {
     /// # Safety
     /// The tree's lock is held; `guard` is pinned to the tree's collector;
     /// `new` is a leaf word whose item reference the tree takes over.
-    pub(crate) unsafe fn replace<T>(&self, walk: &mut Walk, target: Target, new: Word, guard: &Guard) -> Replaced {
+    pub(crate) unsafe fn replace<T>(&self, walk: &mut Walk, target: Target, new: Word, reclaim: &Reclaimer<'_>) -> Replaced {
         let Some(ptr) = walk.leaf_node() else {
             // The head holds the entry for index 0.
             let old = self.head.load(Ordering::Relaxed);
@@ -223,7 +225,7 @@ impl Root {
             // Release: an item's contents are visible before its pointer.
             self.head.store(new, Ordering::Release);
             // SAFETY: the head slot no longer holds `old`.
-            unsafe { retire_leaf::<T>(old, guard) };
+            unsafe { retire_leaf::<T>(old, reclaim) };
             let removed = entry::is_leaf(old) as usize;
             self.adjust_len(removed, !new.is_null());
             walk.invalidate();
@@ -232,6 +234,13 @@ impl Root {
         // SAFETY: nodes on the path are alive while we hold the lock.
         let node = unsafe { &*ptr };
         let Target { offset, span } = target;
+        if span == 1 {
+            let old = node.load(offset);
+            if !entry::is_node(old) {
+                // SAFETY: the caller's contract.
+                return unsafe { self.replace_one::<T>(walk, node, offset, old, new, reclaim) };
+            }
+        }
         let range = node::bit_range(offset, span);
 
         // Take stock of what the range holds, before touching it.
@@ -239,10 +248,10 @@ impl Root {
         let mut removed = 0;
         let mut used = 0;
         let mut values = 0;
-        let mut displaced = [NULL; node::SLOTS];
+        let mut displaced = [const { MaybeUninit::<Word>::uninit() }; node::SLOTS];
         for i in offset..offset + span {
             let w = node.load(i);
-            displaced[i] = w;
+            displaced[i].write(w);
             if w.is_null() {
                 continue;
             }
@@ -263,6 +272,10 @@ impl Root {
                     old = w;
                 }
             }
+        }
+        let mut had = [false; MARKS];
+        for (m, had) in had.iter_mut().enumerate() {
+            *had = node.marks(m) != 0;
         }
         let mut union = 0u8;
         for m in self.entry_marks() {
@@ -306,30 +319,107 @@ impl Root {
         let now_values = if entry::is_value(new) { span } else { 0 };
         node.set_count(node.count() - used + now_used);
         node.set_nr_values(node.nr_values() - values + now_values);
-        for m in 0..MARKS {
-            // SAFETY: the walk's path is live under the lock.
-            unsafe { self.propagate(walk, walk.depth(), m) };
+        for (m, &had) in had.iter().enumerate() {
+            if had != (node.marks(m) != 0) {
+                // SAFETY: the walk's path is live under the lock.
+                unsafe { self.propagate(walk, walk.depth(), m) };
+            }
         }
 
         // Retire what left the tree: subtrees get retry entries first.
-        for &w in &displaced[offset..offset + span] {
+        for w in &displaced[offset..offset + span] {
+            // SAFETY: every slot of the range was written in the stock-taking
+            // loop above.
+            let w = unsafe { w.assume_init() };
             if entry::is_node(w) {
                 // SAFETY: unlinked just now, under the lock.
-                unsafe { retire_subtree::<T>(entry::as_node(w), guard) };
+                unsafe { retire_subtree::<T>(entry::as_node(w), reclaim) };
             } else if entry::is_leaf(w) {
                 // SAFETY: no slot holds `w` any more.
-                unsafe { retire_leaf::<T>(w, guard) };
+                unsafe { retire_leaf::<T>(w, reclaim) };
             }
         }
         self.adjust_len(removed, !new.is_null());
-        if new.is_null() && node.count() == 0 {
+        if new.is_null() {
             // SAFETY: the lock is held and the path is live.
-            unsafe { self.delete_empty(walk, guard) };
+            unsafe { self.after_erase(walk, node, reclaim) };
         }
-        // SAFETY: the lock is held.
-        unsafe { self.shrink(guard) };
         walk.invalidate();
         Replaced { old }
+    }
+
+    /// [`Root::replace`] for the common case: one slot, holding no node.
+    /// Marks change only where an entry comes or goes, so the summaries
+    /// above are touched only when a node's bitmap turns empty or not.
+    ///
+    /// # Safety
+    /// As for [`Root::replace`]; `node` is the deepest node of the walk and
+    /// `old` is what slot `offset` holds.
+    #[inline]
+    unsafe fn replace_one<T>(
+        &self,
+        walk: &mut Walk,
+        node: &Node,
+        offset: usize,
+        old: Word,
+        new: Word,
+        reclaim: &Reclaimer<'_>,
+    ) -> Replaced {
+        let bit = 1u64 << offset;
+        let depth = walk.depth();
+        if new.is_null() {
+            if old.is_null() {
+                return Replaced { old };
+            }
+            // Marks go first: a marked walk must not find a mark on a slot
+            // it has already seen empty.
+            for m in self.entry_marks() {
+                if node.marks(m) & bit != 0 && node.clear_marks(m, bit) == bit {
+                    // SAFETY: the walk's path is live under the lock.
+                    unsafe { self.propagate(walk, depth, m) };
+                }
+            }
+            if self.track_free && node.set_marks(FREE_MARK, bit) == 0 {
+                // SAFETY: as above.
+                unsafe { self.propagate(walk, depth, FREE_MARK) };
+            }
+            node.publish(offset, NULL);
+            node.set_count(node.count() - 1);
+        } else {
+            node.publish(offset, new);
+            if old.is_null() {
+                node.set_count(node.count() + 1);
+                if self.track_free && node.clear_marks(FREE_MARK, bit) == bit {
+                    // SAFETY: as above.
+                    unsafe { self.propagate(walk, depth, FREE_MARK) };
+                }
+            }
+        }
+        node.set_nr_values(node.nr_values() + entry::is_value(new) as usize - entry::is_value(old) as usize);
+        // SAFETY: no slot holds `old` any more.
+        unsafe { retire_leaf::<T>(old, reclaim) };
+        self.adjust_len(entry::is_leaf(old) as usize, !new.is_null());
+        if new.is_null() {
+            // SAFETY: the lock is held and the path is live.
+            unsafe { self.after_erase(walk, node, reclaim) };
+        }
+        walk.invalidate();
+        Replaced { old }
+    }
+
+    /// Tidies the tree after slots of `node` were emptied: unlinks empty
+    /// nodes and lowers the tree. (A store that puts an entry in never
+    /// leaves a node empty or a top node with only slot 0 in use.)
+    ///
+    /// # Safety
+    /// The lock is held; `node` is the deepest node of the walk's path.
+    unsafe fn after_erase(&self, walk: &Walk, node: &Node, reclaim: &Reclaimer<'_>) {
+        if node.count() == 0 {
+            // SAFETY: the caller's contract.
+            unsafe { self.delete_empty(walk, reclaim) };
+        }
+        // SAFETY: the lock is held.
+        unsafe { self.shrink(reclaim) };
     }
 
     /// Unlinks the empty nodes at the bottom of the walk's path, climbing
@@ -337,7 +427,7 @@ impl Root {
     ///
     /// # Safety
     /// The lock is held and the walk's path is live.
-    unsafe fn delete_empty(&self, walk: &Walk, guard: &Guard) {
+    unsafe fn delete_empty(&self, walk: &Walk, reclaim: &Reclaimer<'_>) {
         let mut d = walk.depth();
         while d > 0 {
             let ptr = walk.node_at(d - 1);
@@ -362,7 +452,7 @@ impl Root {
                 }
             }
             // SAFETY: unlinked just now; it holds nothing.
-            unsafe { retire_subtree::<()>(ptr, guard) };
+            unsafe { retire_subtree::<()>(ptr, reclaim) };
             d -= 1;
             if self.track_free {
                 // SAFETY: the path above `d` is still linked.
@@ -377,7 +467,7 @@ impl Root {
     ///
     /// # Safety
     /// The lock is held.
-    pub(crate) unsafe fn shrink(&self, guard: &Guard) {
+    pub(crate) unsafe fn shrink(&self, reclaim: &Reclaimer<'_>) {
         loop {
             let head = self.head.load(Ordering::Relaxed);
             if !entry::is_node(head) {
@@ -405,7 +495,7 @@ impl Root {
             top.slots[0].store(RETRY, Ordering::Release);
             let ptr = ptr.cast_mut();
             // SAFETY: unlinked; the free waits for pinned readers.
-            unsafe { guard.defer_unchecked(move || Node::free(ptr)) };
+            unsafe { reclaim.guard().defer_unchecked(move || Node::free(ptr)) };
         }
     }
 
@@ -413,7 +503,7 @@ impl Root {
     ///
     /// # Safety
     /// The lock is held (or the tree is owned); `T` is the item type.
-    pub(crate) unsafe fn clear<T>(&self, guard: &Guard) {
+    pub(crate) unsafe fn clear<T>(&self, reclaim: &Reclaimer<'_>) {
         let head = self.head.load(Ordering::Relaxed);
         if head.is_null() {
             return;
@@ -424,10 +514,10 @@ impl Root {
         self.len.store(0, Ordering::Relaxed);
         if entry::is_node(head) {
             // SAFETY: unlinked just now.
-            unsafe { retire_subtree::<T>(entry::as_node(head), guard) };
+            unsafe { retire_subtree::<T>(entry::as_node(head), reclaim) };
         } else {
             // SAFETY: the head no longer holds it.
-            unsafe { retire_leaf::<T>(head, guard) };
+            unsafe { retire_leaf::<T>(head, reclaim) };
         }
     }
 
@@ -512,14 +602,14 @@ fn first_leaf(node: &Node) -> Word {
 ///
 /// # Safety
 /// No slot of the tree holds `w` any more; `T` is the tree's item type.
-pub(crate) unsafe fn retire_leaf<T>(w: Word, guard: &Guard) {
+pub(crate) unsafe fn retire_leaf<T>(w: Word, reclaim: &Reclaimer<'_>) {
     if entry::is_item(w) {
         let item = w.cast::<T>().cast_const();
         // SAFETY: the reference came from `Arc::into_raw` when the item was
         // stored and left the tree just now; readers that may still see it
         // are pinned, so the drop waits for them.
         unsafe {
-            guard.defer_unchecked(move || drop(alloc::sync::Arc::from_raw(item)));
+            reclaim.guard().defer_unchecked(move || drop(alloc::sync::Arc::from_raw(item)));
         }
     }
 }
@@ -531,7 +621,7 @@ pub(crate) unsafe fn retire_leaf<T>(w: Word, guard: &Guard) {
 /// # Safety
 /// `node` is no longer linked from the tree; the lock is held; `T` is the
 /// tree's item type.
-pub(crate) unsafe fn retire_subtree<T>(ptr: *const Node, guard: &Guard) {
+pub(crate) unsafe fn retire_subtree<T>(ptr: *const Node, reclaim: &Reclaimer<'_>) {
     // SAFETY: unlinked but not yet freed: only we free it, below.
     let node = unsafe { &*ptr };
     for i in 0..node::SLOTS {
@@ -544,14 +634,14 @@ pub(crate) unsafe fn retire_subtree<T>(ptr: *const Node, guard: &Guard) {
         node.slots[i].store(RETRY, Ordering::Release);
         if entry::is_node(w) {
             // SAFETY: a child of an unlinked node is unlinked too.
-            unsafe { retire_subtree::<T>(entry::as_node(w), guard) };
+            unsafe { retire_subtree::<T>(entry::as_node(w), reclaim) };
         } else if entry::is_leaf(w) {
             // SAFETY: the slot now holds RETRY, not the item.
-            unsafe { retire_leaf::<T>(w, guard) };
+            unsafe { retire_leaf::<T>(w, reclaim) };
         }
     }
     let ptr = ptr.cast_mut();
     // SAFETY: unlinked; readers that may hold it are pinned and the free
     // waits for them.
-    unsafe { guard.defer_unchecked(move || Node::free(ptr)) };
+    unsafe { reclaim.guard().defer_unchecked(move || Node::free(ptr)) };
 }
