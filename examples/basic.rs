@@ -36,7 +36,6 @@ fn main() -> Result<(), xradix::Error> {
         cursor.clear_mark(Mark::TOWRITE);
         cursor.clear_mark(Mark::DIRTY);
     }
-    drop(cursor);
     drop(locked);
     println!("tagged {tagged} dirty pages, wrote back {written:?}");
     assert!(!cache.has_mark(Mark::DIRTY));

@@ -168,7 +168,14 @@ impl<'a, 'g, T: Send + Sync + 'static, V: Value> Cursor<'a, 'g, T, V> {
     /// the tree's collector.
     pub(crate) fn new(root: &'a Root, index: u64, guard: &'g Guard) -> Self {
         let _ = guard;
-        Cursor { root, _guard: PhantomData, _types: PhantomData, walk: Walk::new(index), started: false, exhausted: false }
+        Cursor {
+            root,
+            _guard: PhantomData,
+            _types: PhantomData,
+            walk: Walk::new(index),
+            started: false,
+            exhausted: false,
+        }
     }
 
     /// The index the cursor is at.
@@ -256,7 +263,11 @@ impl<'a, 'g, T: Send + Sync + 'static, V: Value> Cursor<'a, 'g, T, V> {
     /// ```
     #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> Option<EntryRef<'g, T, V>> {
-        let index = if self.started { self.walk.index.wrapping_add(1) } else { self.walk.index };
+        let index = if self.started {
+            self.walk.index.wrapping_add(1)
+        } else {
+            self.walk.index
+        };
         self.started = true;
         self.exhausted = false;
         // SAFETY: as in `load`.
@@ -278,7 +289,11 @@ impl<'a, 'g, T: Send + Sync + 'static, V: Value> Cursor<'a, 'g, T, V> {
     /// assert_eq!(c.prev().and_then(|e| e.value()), Some(4));    // then 4
     /// ```
     pub fn prev(&mut self) -> Option<EntryRef<'g, T, V>> {
-        let index = if self.started { self.walk.index.wrapping_sub(1) } else { self.walk.index };
+        let index = if self.started {
+            self.walk.index.wrapping_sub(1)
+        } else {
+            self.walk.index
+        };
         self.started = true;
         self.exhausted = false;
         // SAFETY: as in `load`.
@@ -587,7 +602,10 @@ impl<'l, T: Send + Sync + 'static, V: Value> CursorMut<'l, T, V> {
     pub fn store(&mut self, entry: Entry<T, V>) -> Result<Option<Entry<T, V>>, crate::Error> {
         let word = entry::into_word(entry)?;
         // SAFETY: the lock is held for 'l, as long as `reclaim` lives.
-        Ok(unsafe { self.root.store_entry::<T, V>(&mut self.walk, 0, word, self.reclaim) })
+        Ok(unsafe {
+            self.root
+                .store_entry::<T, V>(&mut self.walk, 0, word, self.reclaim)
+        })
     }
 
     /// Erases the entry at the cursor's index (a multi-order entry: the
@@ -602,7 +620,10 @@ impl<'l, T: Send + Sync + 'static, V: Value> CursorMut<'l, T, V> {
     /// ```
     pub fn erase(&mut self) -> Option<Entry<T, V>> {
         // SAFETY: the lock is held for 'l, as long as `reclaim` lives.
-        unsafe { self.root.store_entry::<T, V>(&mut self.walk, 0, NULL, self.reclaim) }
+        unsafe {
+            self.root
+                .store_entry::<T, V>(&mut self.walk, 0, NULL, self.reclaim)
+        }
     }
 
     /// Sets `mark` on the entry at the cursor's index (nothing in a hole).

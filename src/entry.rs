@@ -399,7 +399,9 @@ pub(crate) unsafe fn word_into_entry<T, V: Value>(w: Word) -> Option<Entry<T, V>
         Some(Entry::Value(V::from_raw(word_value(w))))
     } else if is_item(w) {
         // SAFETY: the caller hands over the reference `into_word` created.
-        Some(Entry::Item(unsafe { Arc::from_raw(w.cast::<T>().cast_const()) }))
+        Some(Entry::Item(unsafe {
+            Arc::from_raw(w.cast::<T>().cast_const())
+        }))
     } else {
         None
     }
@@ -419,12 +421,26 @@ mod tests {
             (sibling(0), "sibling 0"),
             (sibling(crate::node::SLOTS - 1), "last sibling"),
             (value_word(0), "value 0"),
-            (value_word((1 << crate::value::max_value_bits()) - 1), "widest value"),
+            (
+                value_word((1 << crate::value::max_value_bits()) - 1),
+                "widest value",
+            ),
             (node_word(node), "node"),
         ];
         for (w, name) in words {
-            let kinds = [is_item(w), is_value(w), is_node(w), is_sibling(w), w == RETRY || w == ZERO, w.is_null()];
-            assert_eq!(kinds.iter().filter(|&&k| k).count(), 1, "{name} has one kind");
+            let kinds = [
+                is_item(w),
+                is_value(w),
+                is_node(w),
+                is_sibling(w),
+                w == RETRY || w == ZERO,
+                w.is_null(),
+            ];
+            assert_eq!(
+                kinds.iter().filter(|&&k| k).count(),
+                1,
+                "{name} has one kind"
+            );
         }
         assert_eq!(as_node(node_word(node)), node.cast_const());
         // SAFETY: made above, never shared.
@@ -433,7 +449,13 @@ mod tests {
 
     #[test]
     fn values_round_trip_at_the_edges() {
-        for raw in [0, 1, 2, 0x1234_5678, (1 << crate::value::max_value_bits()) - 1] {
+        for raw in [
+            0,
+            1,
+            2,
+            0x1234_5678,
+            (1 << crate::value::max_value_bits()) - 1,
+        ] {
             assert_eq!(word_value(value_word(raw)), raw);
         }
     }

@@ -67,7 +67,13 @@ macro_rules! small_value {
     )*};
 }
 
-small_value!(u8, u16, bool, #[cfg(target_pointer_width = "64")] u32);
+small_value!(
+    u8,
+    u16,
+    bool,
+    #[cfg(target_pointer_width = "64")]
+    u32
+);
 
 // Every SmallValue fits every slot on the targets it is implemented for.
 const _: () = {
@@ -188,9 +194,15 @@ impl<T: Send + Sync + 'static, V: Value> Locked<'_, T, V> {
 
     /// Calls `f` on every entry and reservation in index order, each once,
     /// at its first index; stops at the first error `f` returns.
-    pub(crate) fn for_each_record<E>(&self, mut f: impl FnMut(Record) -> Result<(), E>) -> Result<(), E> {
+    pub(crate) fn for_each_record<E>(
+        &self,
+        mut f: impl FnMut(Record) -> Result<(), E>,
+    ) -> Result<(), E> {
         let root = &self.tree().root;
-        let want = Want { mark: None, reserved: true };
+        let want = Want {
+            mark: None,
+            reserved: true,
+        };
         let user_mark = |m: Mark| !(root.track_free && m.index() == FREE_MARK);
         let mut walk = Walk::new(0);
         // SAFETY: we hold the tree's lock (and the pinned guard of this
@@ -208,7 +220,12 @@ impl<T: Send + Sync + 'static, V: Value> Locked<'_, T, V> {
                 }
                 (walk.entry_range().0, walk.order())
             };
-            f(Record { index, order, word, marks })?;
+            f(Record {
+                index,
+                order,
+                word,
+                marks,
+            })?;
             // SAFETY: as above.
             found = unsafe { walk.find_next(root, u64::MAX, want) };
         }
@@ -322,7 +339,9 @@ impl<T: Send + Sync + 'static, V: SmallValue> FromIterator<(u64, Entry<T, V>)> f
 /// ```
 impl<T: Send + Sync + 'static, V: Value> fmt::Debug for Cursor<'_, '_, T, V> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Cursor").field("index", &self.index()).finish()
+        f.debug_struct("Cursor")
+            .field("index", &self.index())
+            .finish()
     }
 }
 
@@ -336,7 +355,9 @@ impl<T: Send + Sync + 'static, V: Value> fmt::Debug for Cursor<'_, '_, T, V> {
 /// ```
 impl<T: Send + Sync + 'static, V: Value> fmt::Debug for CursorMut<'_, T, V> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CursorMut").field("index", &self.index()).finish()
+        f.debug_struct("CursorMut")
+            .field("index", &self.index())
+            .finish()
     }
 }
 
@@ -352,6 +373,9 @@ impl<T: Send + Sync + 'static, V: Value> fmt::Debug for CursorMut<'_, T, V> {
 impl<T: Send + Sync + 'static, V: Value> fmt::Debug for Locked<'_, T, V> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let xa = self.tree();
-        f.debug_struct("Locked").field("len", &xa.len()).field("flags", &xa.flags()).finish()
+        f.debug_struct("Locked")
+            .field("len", &xa.len())
+            .field("flags", &xa.flags())
+            .finish()
     }
 }

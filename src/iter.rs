@@ -40,11 +40,19 @@ pub struct Iter<'a, 'g, T, V: Value = u64> {
 }
 
 impl<'a, 'g, T: Send + Sync + 'static, V: Value> Iter<'a, 'g, T, V> {
-    pub(crate) fn new(mut cursor: Cursor<'a, 'g, T, V>, bounds: Option<(u64, u64)>, want: Want) -> Self {
+    pub(crate) fn new(
+        mut cursor: Cursor<'a, 'g, T, V>,
+        bounds: Option<(u64, u64)>,
+        want: Want,
+    ) -> Self {
         if let Some((start, _)) = bounds {
             cursor.set(start);
         }
-        Iter { cursor, max: bounds.map(|(_, end)| end), want }
+        Iter {
+            cursor,
+            max: bounds.map(|(_, end)| end),
+            want,
+        }
     }
 }
 
@@ -78,6 +86,9 @@ impl<T: Send + Sync + 'static, V: Value> FusedIterator for Iter<'_, '_, T, V> {}
 /// ```
 impl<T: Send + Sync + 'static, V: Value> fmt::Debug for Iter<'_, '_, T, V> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Iter").field("index", &self.cursor.index()).field("end", &self.max).finish()
+        f.debug_struct("Iter")
+            .field("index", &self.cursor.index())
+            .field("end", &self.max)
+            .finish()
     }
 }

@@ -39,7 +39,9 @@
 use core::fmt;
 use core::marker::PhantomData;
 
-use ::serde::de::{self, DeserializeSeed, Deserializer, EnumAccess, MapAccess, SeqAccess, VariantAccess, Visitor};
+use ::serde::de::{
+    self, DeserializeSeed, Deserializer, EnumAccess, MapAccess, SeqAccess, VariantAccess, Visitor,
+};
 use ::serde::ser::{SerializeSeq, SerializeStruct, Serializer};
 use ::serde::{Deserialize, Serialize};
 use alloc::sync::Arc;
@@ -110,7 +112,12 @@ impl<T: Serialize + Send + Sync + 'static, V: Value> Serialize for Locked<'_, T,
                     _ => return Ok(()),
                 }
             };
-            seq.serialize_element(&RecordOut { index: r.index, order: r.order, entry, marks: r.marks })
+            seq.serialize_element(&RecordOut {
+                index: r.index,
+                order: r.order,
+                entry,
+                marks: r.marks,
+            })
         })?;
         seq.end()
     }
@@ -143,8 +150,12 @@ impl<T: Serialize> Serialize for RecordOut<'_, T> {
 impl<T: Serialize> Serialize for EntryOut<'_, T> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match self {
-            EntryOut::Item(item) => serializer.serialize_newtype_variant(ENTRY, 0, VARIANTS[0], item),
-            EntryOut::Value(raw) => serializer.serialize_newtype_variant(ENTRY, 1, VARIANTS[1], raw),
+            EntryOut::Item(item) => {
+                serializer.serialize_newtype_variant(ENTRY, 0, VARIANTS[0], item)
+            }
+            EntryOut::Value(raw) => {
+                serializer.serialize_newtype_variant(ENTRY, 1, VARIANTS[1], raw)
+            }
             EntryOut::Reserved => serializer.serialize_unit_variant(ENTRY, 2, VARIANTS[2]),
         }
     }
@@ -199,7 +210,9 @@ impl<'de, T: Deserialize<'de> + Send + Sync + 'static, V: Value> Deserialize<'de
 /// (&ids).deserialize(&mut de).unwrap();
 /// assert_eq!(ids.alloc(Entry::Value(30), 0..=10).unwrap(), 3);
 /// ```
-impl<'de, T: Deserialize<'de> + Send + Sync + 'static, V: Value> DeserializeSeed<'de> for &XArray<T, V> {
+impl<'de, T: Deserialize<'de> + Send + Sync + 'static, V: Value> DeserializeSeed<'de>
+    for &XArray<T, V>
+{
     type Value = ();
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
@@ -211,7 +224,9 @@ struct TreeVisitor<'a, T, V: Value> {
     xa: &'a XArray<T, V>,
 }
 
-impl<'de, T: Deserialize<'de> + Send + Sync + 'static, V: Value> Visitor<'de> for TreeVisitor<'_, T, V> {
+impl<'de, T: Deserialize<'de> + Send + Sync + 'static, V: Value> Visitor<'de>
+    for TreeVisitor<'_, T, V>
+{
     type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -235,7 +250,12 @@ fn apply<T: Send + Sync + 'static, V: Value, E: de::Error>(
     record: RecordIn<T>,
     next: Option<u64>,
 ) -> Result<Option<u64>, E> {
-    let RecordIn { index, order, entry, marks } = record;
+    let RecordIn {
+        index,
+        order,
+        entry,
+        marks,
+    } = record;
     let at = |e: &dyn fmt::Display| E::custom(format_args!("xradix record at index {index}: {e}"));
     if !next.is_some_and(|min| index >= min) {
         return Err(at(&"records must be in index order and must not overlap"));
@@ -250,7 +270,9 @@ fn apply<T: Send + Sync + 'static, V: Value, E: de::Error>(
             let value = value_from_raw::<V>(raw).map_err(|e| at(&e))?;
             locked.store_order(index, order, Entry::Value(value))
         }
-        EntryIn::Reserved if order != 0 => return Err(at(&"a reservation covers one index (order 0)")),
+        EntryIn::Reserved if order != 0 => {
+            return Err(at(&"a reservation covers one index (order 0)"))
+        }
         EntryIn::Reserved => locked.reserve(index).map(|()| None),
     };
     stored.map_err(|e| at(&e))?;
@@ -299,12 +321,14 @@ enum Field {
 
 impl<'de> Deserialize<'de> for Field {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_identifier(NameVisitor { names: FIELDS }).map(|i| match i {
-            0 => Field::Index,
-            1 => Field::Order,
-            2 => Field::Entry,
-            _ => Field::Marks,
-        })
+        deserializer
+            .deserialize_identifier(NameVisitor { names: FIELDS })
+            .map(|i| match i {
+                0 => Field::Index,
+                1 => Field::Order,
+                2 => Field::Entry,
+                _ => Field::Marks,
+            })
     }
 }
 
@@ -313,7 +337,9 @@ struct Variant(usize);
 
 impl<'de> Deserialize<'de> for Variant {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_identifier(NameVisitor { names: VARIANTS }).map(Variant)
+        deserializer
+            .deserialize_identifier(NameVisitor { names: VARIANTS })
+            .map(Variant)
     }
 }
 
@@ -347,7 +373,10 @@ impl Visitor<'_> for NameVisitor {
     }
 
     fn visit_str<E: de::Error>(self, name: &str) -> Result<usize, E> {
-        self.names.iter().position(|&n| n == name).ok_or_else(|| self.unknown(name))
+        self.names
+            .iter()
+            .position(|&n| n == name)
+            .ok_or_else(|| self.unknown(name))
     }
 
     fn visit_bytes<E: de::Error>(self, name: &[u8]) -> Result<usize, E> {
@@ -379,7 +408,12 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for RecordVisitor<T> {
         let order = seq.next_element()?.ok_or_else(|| field(1))?;
         let entry = seq.next_element()?.ok_or_else(|| field(2))?;
         let marks = seq.next_element()?.ok_or_else(|| field(3))?;
-        Ok(RecordIn { index, order, entry, marks })
+        Ok(RecordIn {
+            index,
+            order,
+            entry,
+            marks,
+        })
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RecordIn<T>, A::Error> {

@@ -86,13 +86,18 @@ pub(crate) struct Reclaimer<'c> {
 
 impl<'c> Reclaimer<'c> {
     pub(crate) fn new(collector: &'c Collector, is_default: bool) -> Self {
-        Reclaimer { collector, is_default, guard: core::cell::OnceCell::new() }
+        Reclaimer {
+            collector,
+            is_default,
+            guard: core::cell::OnceCell::new(),
+        }
     }
 
     /// The guard, pinned now if it was not yet.
     #[inline]
     pub(crate) fn guard(&self) -> &Guard {
-        self.guard.get_or_init(|| writer_guard(self.collector, self.is_default))
+        self.guard
+            .get_or_init(|| writer_guard(self.collector, self.is_default))
     }
 }
 
@@ -122,7 +127,11 @@ mod lock_impl {
         }
 
         pub(crate) fn lock(&self) -> LockGuard<'_> {
-            LockGuard(self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))
+            LockGuard(
+                self.0
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner()),
+            )
         }
     }
 }
@@ -141,7 +150,11 @@ mod lock_impl {
         }
 
         pub(crate) fn lock(&self) -> LockGuard<'_> {
-            LockGuard(self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))
+            LockGuard(
+                self.0
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner()),
+            )
         }
     }
 }

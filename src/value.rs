@@ -77,10 +77,7 @@ pub trait Value: Copy {
 pub(crate) struct BitsCheck<V>(core::marker::PhantomData<V>);
 
 impl<V: Value> BitsCheck<V> {
-    pub(crate) const OK: () = assert!(
-        V::BITS <= MAX_VALUE_BITS,
-        "Value::BITS must be at most 62"
-    );
+    pub(crate) const OK: () = assert!(V::BITS <= MAX_VALUE_BITS, "Value::BITS must be at most 62");
 }
 
 /// The payload of `v`, if it fits both `V::BITS` and this target's slot.

@@ -361,7 +361,11 @@ impl<T: Send + Sync + 'static, V: Value> XArray<T, V> {
     /// assert_eq!(xa.range(10..20, &guard).count(), 10);
     /// assert_eq!(xa.range(95.., &guard).count(), 5);
     /// ```
-    pub fn range<'a, 'g>(&'a self, r: impl RangeBounds<u64>, guard: &'g Guard) -> Iter<'a, 'g, T, V> {
+    pub fn range<'a, 'g>(
+        &'a self,
+        r: impl RangeBounds<u64>,
+        guard: &'g Guard,
+    ) -> Iter<'a, 'g, T, V> {
         self.check_guard(guard);
         Iter::new(Cursor::new(&self.root, 0, guard), bounds(&r), Want::ANY)
     }
@@ -381,9 +385,18 @@ impl<T: Send + Sync + 'static, V: Value> XArray<T, V> {
     /// let dirty: Vec<u64> = xa.iter_marked(.., Mark::DIRTY, &guard).map(|(i, _)| i).collect();
     /// assert_eq!(dirty, [3, 900]);
     /// ```
-    pub fn iter_marked<'a, 'g>(&'a self, r: impl RangeBounds<u64>, mark: Mark, guard: &'g Guard) -> Iter<'a, 'g, T, V> {
+    pub fn iter_marked<'a, 'g>(
+        &'a self,
+        r: impl RangeBounds<u64>,
+        mark: Mark,
+        guard: &'g Guard,
+    ) -> Iter<'a, 'g, T, V> {
         self.check_guard(guard);
-        Iter::new(Cursor::new(&self.root, 0, guard), bounds(&r), Want::marked(mark.index()))
+        Iter::new(
+            Cursor::new(&self.root, 0, guard),
+            bounds(&r),
+            Want::marked(mark.index()),
+        )
     }
 
     /// A read-only cursor at `index`; see [`Cursor`].
@@ -411,7 +424,11 @@ impl<T: Send + Sync + 'static, V: Value> XArray<T, V> {
     /// ```
     pub fn lock(&self) -> Locked<'_, T, V> {
         let lock = self.lock.lock();
-        Locked { xa: self, reclaim: Reclaimer::new(&self.collector, self.default_collector), _lock: lock }
+        Locked {
+            xa: self,
+            reclaim: Reclaimer::new(&self.collector, self.default_collector),
+            _lock: lock,
+        }
     }
 
     /// Checks the tree's internal structure (node counts, value counts,
@@ -575,7 +592,11 @@ impl<'a, T: Send + Sync + 'static, V: Value> Locked<'a, T, V> {
         let mut walk = Walk::new(index);
         // SAFETY: we hold the lock and a pinned guard; `word` is a leaf
         // word (or null) of this tree's types.
-        unsafe { self.xa.root.store_entry::<T, V>(&mut walk, order, word, &self.reclaim) }
+        unsafe {
+            self.xa
+                .root
+                .store_entry::<T, V>(&mut walk, order, word, &self.reclaim)
+        }
     }
 
     /// What `load` would see at `index`, as a raw word, plus a fresh walk.
@@ -644,7 +665,12 @@ impl<'a, T: Send + Sync + 'static, V: Value> Locked<'a, T, V> {
     /// assert_eq!(xa.cmpxchg(1, Some(&Entry::Value(5)), None).unwrap(), Some(Entry::Value(5)));
     /// assert!(xa.is_empty());
     /// ```
-    pub fn cmpxchg(&self, index: u64, old: Option<&Entry<T, V>>, new: Option<Entry<T, V>>) -> Result<Option<Entry<T, V>>, Error> {
+    pub fn cmpxchg(
+        &self,
+        index: u64,
+        old: Option<&Entry<T, V>>,
+        new: Option<Entry<T, V>>,
+    ) -> Result<Option<Entry<T, V>>, Error> {
         let word = match new {
             Some(e) => entry::into_word(e)?,
             None => NULL,
@@ -652,7 +678,9 @@ impl<'a, T: Send + Sync + 'static, V: Value> Locked<'a, T, V> {
         let (_, cur) = self.peek(index);
         let matches = match old {
             None => cur.is_null() || cur == ZERO,
-            Some(Entry::Item(a)) => entry::is_item(cur) && cur.cast_const() == Arc::as_ptr(a).cast::<()>(),
+            Some(Entry::Item(a)) => {
+                entry::is_item(cur) && cur.cast_const() == Arc::as_ptr(a).cast::<()>()
+            }
             Some(Entry::Value(v)) => entry::is_value(cur) && entry::word_value(cur) == v.into_raw(),
         };
         if !matches || (cur.is_null() && word.is_null()) {
@@ -722,7 +750,12 @@ impl<'a, T: Send + Sync + 'static, V: Value> Locked<'a, T, V> {
     /// assert_eq!(xa.len(), 1);
     /// assert!(xa.store_order(100, 9, Entry::Value(1)).is_err());
     /// ```
-    pub fn store_order(&self, index: u64, order: u32, entry: Entry<T, V>) -> Result<Option<Entry<T, V>>, Error> {
+    pub fn store_order(
+        &self,
+        index: u64,
+        order: u32,
+        entry: Entry<T, V>,
+    ) -> Result<Option<Entry<T, V>>, Error> {
         if order >= 64 {
             return Err(Error::invalid(InvalidInput::Order { order }));
         }
@@ -757,8 +790,14 @@ impl<'a, T: Send + Sync + 'static, V: Value> Locked<'a, T, V> {
         }
         let mut index = first;
         loop {
-            let align = if index == 0 { 63 } else { index.trailing_zeros().min(63) };
-            let room = (last - index).checked_add(1).map_or(63, |n| 63 - n.leading_zeros());
+            let align = if index == 0 {
+                63
+            } else {
+                index.trailing_zeros().min(63)
+            };
+            let room = (last - index)
+                .checked_add(1)
+                .map_or(63, |n| 63 - n.leading_zeros());
             let order = align.min(room);
             let piece = entry::into_word(entry.clone())?;
             self.store_word(index, order, piece);
@@ -842,7 +881,9 @@ impl<'a, T: Send + Sync + 'static, V: Value> Locked<'a, T, V> {
     /// assert_eq!(xa.lock().tag_range(.., Mark::DIRTY, Mark::TOWRITE), 1);
     /// ```
     pub fn tag_range(&self, r: impl RangeBounds<u64>, from: Mark, to: Mark) -> usize {
-        let Some((start, end)) = bounds(&r) else { return 0 };
+        let Some((start, end)) = bounds(&r) else {
+            return 0;
+        };
         let root = &self.xa.root;
         let allowed = !(root.track_free && to.index() == crate::cursor::write::FREE_MARK);
         let mut walk = Walk::new(start);
@@ -889,7 +930,10 @@ impl<'a, T: Send + Sync + 'static, V: Value> Locked<'a, T, V> {
         }
         let (mut start, end) = (*limit.start(), *limit.end());
         if start > end {
-            return Err(Error::invalid(InvalidInput::Range { first: start, last: end }));
+            return Err(Error::invalid(InvalidInput::Range {
+                first: start,
+                last: end,
+            }));
         }
         if flags.contains(Flags::ALLOC1) {
             start = start.max(1);
@@ -902,7 +946,10 @@ impl<'a, T: Send + Sync + 'static, V: Value> Locked<'a, T, V> {
                 self.store_word(index, 0, word);
                 Ok(index)
             }
-            _ => Err(Error::Full { start: *limit.start(), end }),
+            _ => Err(Error::Full {
+                start: *limit.start(),
+                end,
+            }),
         }
     }
 
@@ -937,14 +984,15 @@ impl<T: fmt::Debug + Send + Sync + 'static, V: Value + fmt::Debug> fmt::Debug fo
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let guard = self.writer_guard();
         let mut map = f.debug_map();
-        let mut shown = 0;
-        for (i, e) in self.iter(&guard) {
+        for (shown, (i, e)) in self.iter(&guard).enumerate() {
             if shown == 64 {
-                map.entry(&"..", &format_args!("{} more", self.len().saturating_sub(64)));
+                map.entry(
+                    &"..",
+                    &format_args!("{} more", self.len().saturating_sub(64)),
+                );
                 break;
             }
             map.entry(&i, &e);
-            shown += 1;
         }
         map.finish()
     }

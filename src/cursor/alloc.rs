@@ -7,8 +7,8 @@
 //! stops at the first empty slot: O(height), whatever the number of ids
 //! handed out. Indices beyond the top node are free by construction.
 
-use super::Root;
 use super::write::FREE_MARK;
+use super::Root;
 use crate::entry;
 use crate::node::{self, CHUNK_SHIFT};
 use crate::sync::Ordering;
@@ -60,7 +60,8 @@ impl Root {
             }
             let i = bits.trailing_zeros() as usize;
             let slot_start = node::slot_start(index, n.shift, i);
-            let contains_start = slot_start <= start && start <= slot_start | node::low_mask(n.shift);
+            let contains_start =
+                slot_start <= start && start <= slot_start | node::low_mask(n.shift);
             index = if contains_start { start } else { slot_start };
             let w = n.load(i);
             if w.is_null() {
@@ -69,7 +70,11 @@ impl Root {
             if entry::is_node(w) {
                 path[depth] = entry::as_node(w);
                 depth += 1;
-                offset = if contains_start { node::offset_of(start, n.shift - CHUNK_SHIFT) } else { 0 };
+                offset = if contains_start {
+                    node::offset_of(start, n.shift - CHUNK_SHIFT)
+                } else {
+                    0
+                };
                 continue;
             }
             // An occupied slot with a free bit would be a bookkeeping bug;

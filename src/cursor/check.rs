@@ -51,12 +51,17 @@ impl Root {
         for m in self.entry_marks() {
             let has = top.marks(m) != 0;
             if has != (root_marks & (1 << m) != 0) {
-                return Err(format!("root mark {m} is {} but the top node says {has}", !has));
+                return Err(format!(
+                    "root mark {m} is {} but the top node says {has}",
+                    !has
+                ));
             }
         }
         let w0 = top.load(0);
         if top.count() == 1 && !w0.is_null() && (entry::is_node(w0) || top.shift == 0) {
-            return Err(String::from("the top node holds only slot 0 and was not shrunk"));
+            return Err(String::from(
+                "the top node holds only slot 0 and was not shrunk",
+            ));
         }
         let entries = self.check_node(top, 0)?;
         if entries != len {
@@ -67,7 +72,12 @@ impl Root {
 
     /// Checks one node and its subtree; returns its entry count.
     fn check_node(&self, node: &Node, base: u64) -> Result<usize, String> {
-        let here = |what: String| format!("node at shift {} covering from {base:#x}: {what}", node.shift);
+        let here = |what: String| {
+            format!(
+                "node at shift {} covering from {base:#x}: {what}",
+                node.shift
+            )
+        };
         let usable = node::usable_slots(node.shift);
         let mut used = 0;
         let mut values = 0;
@@ -78,10 +88,14 @@ impl Root {
             let bit = 1u64 << i;
             let slot_base = base | ((i as u64) << node.shift);
             if i >= usable && !w.is_null() {
-                return Err(here(format!("slot {i} lies past index 2^64 but holds {w:p}")));
+                return Err(here(format!(
+                    "slot {i} lies past index 2^64 but holds {w:p}"
+                )));
             }
             if w == RETRY {
-                return Err(here(format!("slot {i} holds a retry entry in the live tree")));
+                return Err(here(format!(
+                    "slot {i} holds a retry entry in the live tree"
+                )));
             }
             if w.is_null() {
                 for m in self.entry_marks() {
@@ -96,7 +110,9 @@ impl Root {
                 continue;
             }
             if entry::is_sibling(w) {
-                return Err(here(format!("slot {i} is a sibling with no canonical slot before it")));
+                return Err(here(format!(
+                    "slot {i} is a sibling with no canonical slot before it"
+                )));
             }
             if self.track_free && !entry::is_node(w) && node.marks(FREE_MARK) & bit != 0 {
                 return Err(here(format!("occupied slot {i} is marked free")));
@@ -114,7 +130,9 @@ impl Root {
                     let summary = node.marks(m) & bit != 0;
                     let has = child.marks(m) != 0;
                     if summary != has {
-                        return Err(here(format!("slot {i}: mark {m} summary is {summary} but the child says {has}")));
+                        return Err(here(format!(
+                            "slot {i}: mark {m} summary is {summary} but the child says {has}"
+                        )));
                     }
                 }
                 entries += self.check_node(child, slot_base)?;
@@ -128,7 +146,9 @@ impl Root {
                 span += 1;
             }
             if !span.is_power_of_two() || i % span != 0 {
-                return Err(here(format!("entry in slot {i} spans {span} slots, not an aligned power of two")));
+                return Err(here(format!(
+                    "entry in slot {i} spans {span} slots, not an aligned power of two"
+                )));
             }
             for s in i + 1..i + span {
                 for m in 0..MARKS {
@@ -149,10 +169,16 @@ impl Root {
             i += span;
         }
         if used != node.count() {
-            return Err(here(format!("count is {} but {used} slots are used", node.count())));
+            return Err(here(format!(
+                "count is {} but {used} slots are used",
+                node.count()
+            )));
         }
         if values != node.nr_values() {
-            return Err(here(format!("nr_values is {} but {values} slots hold values", node.nr_values())));
+            return Err(here(format!(
+                "nr_values is {} but {values} slots hold values",
+                node.nr_values()
+            )));
         }
         if self.track_free {
             for i in 0..usable {
@@ -162,7 +188,9 @@ impl Root {
                     let child = unsafe { &*entry::as_node(w) };
                     let free = child.marks(FREE_MARK) != 0;
                     if free != (node.marks(FREE_MARK) & (1 << i) != 0) {
-                        return Err(here(format!("slot {i}: free summary disagrees with the child")));
+                        return Err(here(format!(
+                            "slot {i}: free summary disagrees with the child"
+                        )));
                     }
                 }
             }

@@ -34,7 +34,12 @@ impl Root {
     ///
     /// # Safety
     /// The lock is held; `guard` is pinned; `T` is the tree's item type.
-    pub(crate) unsafe fn split<T>(&self, walk: &mut Walk, order: u32, reclaim: &Reclaimer<'_>) -> Result<(), Error> {
+    pub(crate) unsafe fn split<T>(
+        &self,
+        walk: &mut Walk,
+        order: u32,
+        reclaim: &Reclaimer<'_>,
+    ) -> Result<(), Error> {
         let index = walk.index;
         if order >= 64 {
             return Err(Error::invalid(InvalidInput::Order { order }));
@@ -48,7 +53,11 @@ impl Root {
         // SAFETY: the walk is fresh, under the lock.
         let from = unsafe { walk.order() };
         if order >= from {
-            return Err(Error::invalid(InvalidInput::SplitOrder { index, from, to: order }));
+            return Err(Error::invalid(InvalidInput::SplitOrder {
+                index,
+                from,
+                to: order,
+            }));
         }
         let Some(ptr) = walk.leaf_node() else {
             // The head holds only order-0 entries, caught above.
@@ -79,10 +88,16 @@ impl Root {
             }
         } else {
             let depth = (node.shift - level) / CHUNK_SHIFT;
-            let per_slot = (0..depth).fold(0u64, |sum, l| sum.saturating_add((SLOTS as u64).saturating_pow(l)));
+            let per_slot = (0..depth).fold(0u64, |sum, l| {
+                sum.saturating_add((SLOTS as u64).saturating_pow(l))
+            });
             let nodes = per_slot.saturating_mul(span as u64);
             if nodes > MAX_SPLIT_NODES {
-                return Err(Error::invalid(InvalidInput::SplitTooLarge { from, to: order, nodes }));
+                return Err(Error::invalid(InvalidInput::SplitTooLarge {
+                    from,
+                    to: order,
+                    nodes,
+                }));
             }
             // Siblings first, the canonical slot last (see the module docs).
             for i in (canonical..canonical + span).rev() {

@@ -43,10 +43,16 @@ pub(crate) struct Want {
 }
 
 impl Want {
-    pub(crate) const ANY: Want = Want { mark: None, reserved: false };
+    pub(crate) const ANY: Want = Want {
+        mark: None,
+        reserved: false,
+    };
 
     pub(crate) const fn marked(mark: usize) -> Want {
-        Want { mark: Some(mark), reserved: false }
+        Want {
+            mark: Some(mark),
+            reserved: false,
+        }
     }
 
     #[inline]
@@ -411,7 +417,13 @@ impl Walk {
     ///
     /// # Safety
     /// As for [`Walk::load`].
-    unsafe fn scan(&mut self, root: &Root, mut offset: usize, max: u64, want: Want) -> Option<Word> {
+    unsafe fn scan(
+        &mut self,
+        root: &Root,
+        mut offset: usize,
+        max: u64,
+        want: Want,
+    ) -> Option<Word> {
         loop {
             // SAFETY: the path was built under the caller's guard or lock.
             let node = unsafe { &*self.node_at(self.depth - 1) };
@@ -441,7 +453,8 @@ impl Walk {
                 if self.depth == 1 {
                     // Past the top node we walked through: the tree may
                     // have grown since, so look again from the head.
-                    let next = (self.index | node::low_mask(node.shift + CHUNK_SHIFT)).checked_add(1)?;
+                    let next =
+                        (self.index | node::low_mask(node.shift + CHUNK_SHIFT)).checked_add(1)?;
                     if next > max {
                         return None;
                     }

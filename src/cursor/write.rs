@@ -73,7 +73,12 @@ impl Root {
     ///
     /// # Safety
     /// The tree's lock is held; `guard` is pinned to its collector.
-    pub(crate) unsafe fn target(&self, walk: &mut Walk, order: u32, create: bool) -> Option<Target> {
+    pub(crate) unsafe fn target(
+        &self,
+        walk: &mut Walk,
+        order: u32,
+        create: bool,
+    ) -> Option<Target> {
         let index = walk.index;
         let level = order - order % CHUNK_SHIFT;
         if create {
@@ -118,7 +123,10 @@ impl Root {
                 let (canonical, span) = node.entry_span(offset);
                 let entry = node.load(canonical);
                 walk.settle(canonical, entry);
-                return Some(Target { offset: canonical, span });
+                return Some(Target {
+                    offset: canonical,
+                    span,
+                });
             }
             let want = 1usize << (order - level);
             let (canonical, span) = if entry::is_leaf(w) || entry::is_sibling(w) {
@@ -130,7 +138,10 @@ impl Root {
                 return None;
             }
             let target = if span > want {
-                Target { offset: canonical, span }
+                Target {
+                    offset: canonical,
+                    span,
+                }
             } else {
                 Target { offset, span: want }
             };
@@ -215,7 +226,13 @@ impl Root {
     /// # Safety
     /// The tree's lock is held; `guard` is pinned to the tree's collector;
     /// `new` is a leaf word whose item reference the tree takes over.
-    pub(crate) unsafe fn replace<T>(&self, walk: &mut Walk, target: Target, new: Word, reclaim: &Reclaimer<'_>) -> Replaced {
+    pub(crate) unsafe fn replace<T>(
+        &self,
+        walk: &mut Walk,
+        target: Target,
+        new: Word,
+        reclaim: &Reclaimer<'_>,
+    ) -> Replaced {
         let Some(ptr) = walk.leaf_node() else {
             // The head holds the entry for index 0.
             let old = self.head.load(Ordering::Relaxed);
@@ -249,14 +266,16 @@ impl Root {
         let mut used = 0;
         let mut values = 0;
         let mut displaced = [const { MaybeUninit::<Word>::uninit() }; node::SLOTS];
-        for i in offset..offset + span {
+        for (i, slot) in displaced.iter_mut().enumerate().skip(offset).take(span) {
             let w = node.load(i);
-            displaced[i].write(w);
+            slot.write(w);
             if w.is_null() {
                 continue;
             }
             used += 1;
-            if entry::is_value(w) || entry::as_sibling(w).is_some_and(|c| entry::is_value(node.load(c))) {
+            if entry::is_value(w)
+                || entry::as_sibling(w).is_some_and(|c| entry::is_value(node.load(c)))
+            {
                 values += 1;
             }
             if entry::is_node(w) {
@@ -395,7 +414,9 @@ impl Root {
                 }
             }
         }
-        node.set_nr_values(node.nr_values() + entry::is_value(new) as usize - entry::is_value(old) as usize);
+        node.set_nr_values(
+            node.nr_values() + entry::is_value(new) as usize - entry::is_value(old) as usize,
+        );
         // SAFETY: no slot holds `old` any more.
         unsafe { retire_leaf::<T>(old, reclaim) };
         self.adjust_len(entry::is_leaf(old) as usize, !new.is_null());
@@ -525,7 +546,8 @@ impl Root {
     fn adjust_len(&self, removed: usize, added: bool) {
         // Relaxed: `len` orders nothing; writers update it under the lock.
         let len = self.len.load(Ordering::Relaxed);
-        self.len.store(len - removed + added as usize, Ordering::Relaxed);
+        self.len
+            .store(len - removed + added as usize, Ordering::Relaxed);
     }
 
     /// Recomputes mark `m`'s summary bits from `path[depth - 1]` up to the
@@ -609,7 +631,9 @@ pub(crate) unsafe fn retire_leaf<T>(w: Word, reclaim: &Reclaimer<'_>) {
         // stored and left the tree just now; readers that may still see it
         // are pinned, so the drop waits for them.
         unsafe {
-            reclaim.guard().defer_unchecked(move || drop(alloc::sync::Arc::from_raw(item)));
+            reclaim
+                .guard()
+                .defer_unchecked(move || drop(alloc::sync::Arc::from_raw(item)));
         }
     }
 }

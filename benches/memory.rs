@@ -1,0 +1,74 @@
+//! Question: how many bytes does xradix spend per entry — dense 1e6 value
+//! entries, sparse 1e6 (uniform in [0, 2^26)), and 1,000 order-9 entries
+//! against the 512,000 order-0 entries they stand for — against
+//! BTreeMap<u64, u64>, crossbeam SkipMap, scc::TreeIndex and congee?
+//!
+//! A counting global allocator adds up the bytes each structure holds after
+//! it is built: "requested" is what the structure asked for, "malloc" what
+//! glibc really reserves (`malloc_usable_size` + its 8-byte header). Times
+//! nothing; prints a Markdown table. Runs under `cargo bench`.
+
+#![allow(clippy::std_instead_of_core, clippy::std_instead_of_alloc)]
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::{dense, measure, sparse, Congee, Counting, Map, Scc, Xa};
+use crossbeam_skiplist::SkipMap;
+use xradix::Entry;
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+const N: usize = 1_000_000;
+
+fn row(workload: &str, name: &str, entries: usize, bytes: (isize, isize)) {
+    let per = |b: isize| b as f64 / entries as f64;
+    println!(
+        "| {workload} | {name} | {entries} | {} | {:.2} | {:.2} |",
+        bytes.1,
+        per(bytes.0),
+        per(bytes.1)
+    );
+}
+
+fn all<M: Map>(workload: &str, keys: &[u64]) {
+    let (bytes, m) = measure(|| M::build(keys));
+    row(workload, M::NAME, keys.len(), bytes);
+    drop(m);
+}
+
+fn main() {
+    // `cargo bench` passes `--bench` (and maybe a filter): nothing to parse.
+    println!(
+        "| workload | structure | entries | malloc bytes | requested B/entry | malloc B/entry |"
+    );
+    println!("|---|---|---:|---:|---:|---:|");
+    for (workload, keys) in [("dense 1e6", dense(N)), ("sparse 1e6", sparse(N))] {
+        all::<Xa>(workload, &keys);
+        all::<BTreeMap<u64, u64>>(workload, &keys);
+        all::<SkipMap<u64, u64>>(workload, &keys);
+        all::<Scc>(workload, &keys);
+        all::<Congee>(workload, &keys);
+    }
+
+    let (big, xa) = measure(|| {
+        let xa = Xa::new();
+        for e in 0..1_000u64 {
+            xa.store_order(e << 9, 9, Entry::Value(e)).unwrap();
+        }
+        xa
+    });
+    drop(xa);
+    row("1,000 order-9", "xradix", 1_000, big);
+    let (small, xa) = measure(|| Xa::build(&dense(512_000)));
+    drop(xa);
+    row("512,000 order-0", "xradix", 512_000, small);
+    println!();
+    println!(
+        "order-9 / order-0 memory (malloc bytes): {:.4} = 1/{:.0}",
+        big.1 as f64 / small.1 as f64,
+        small.1 as f64 / big.1 as f64
+    );
+}

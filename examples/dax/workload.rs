@@ -1,0 +1,438 @@
+//! The command's workloads, and the model that verifies them.
+//!
+//! Each thread owns whole 2 MiB regions of the file (region `r` belongs to
+//! thread `r % threads`), so threads never write the same page and each
+//! can keep an exact model of its pages: the *version* last written to
+//! each (0: never written, or punched). A page's content is a function of
+//! its index and version ([`fill_page`]), so verification needs no copy of
+//! the data, only the versions.
+//!
+//! * `seq`    — 4 KiB mappings; every owned page in order; a ranged fsync
+//!   of what was written every `--fsync-every` pages.
+//! * `pmd`    — huge mappings; every owned page in order, so the first
+//!   store in each 2 MiB region takes a PMD fault; whole-file fsyncs.
+//! * `random` — 4 KiB mappings; random owned pages.
+//! * `punch`  — huge mappings; fill each region, fsync, punch holes in it
+//!   (splitting the dirty PMD entry), rewrite some of the punched pages;
+//!   at the end, truncate the file in the middle of its last region.
+//! * `mixed`  — a huge and a 4 KiB mapping per thread: stores, loads
+//!   and read(2)s checked against the model (holes read zeros through the
+//!   zero page), write(2), DMA writes to pinned pages, punches, fsyncs.
+
+use crate::blocks::BLOCK_SIZE;
+use crate::fsync::FsyncReport;
+use crate::mapping::{DaxError, DaxFile, Stats};
+use crate::vm::PMD_PAGES;
+use core::fmt;
+use core::sync::atomic::{AtomicBool, Ordering};
+use core::time::Duration;
+use std::sync::{Condvar, Mutex, PoisonError};
+use std::time::Instant;
+
+/// Which workload to run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Workload {
+    Seq,
+    Random,
+    Pmd,
+    Punch,
+    Mixed,
+}
+
+impl Workload {
+    pub(crate) const ALL: [Workload; 5] = [
+        Workload::Seq,
+        Workload::Random,
+        Workload::Pmd,
+        Workload::Punch,
+        Workload::Mixed,
+    ];
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Workload::Seq => "seq",
+            Workload::Random => "random",
+            Workload::Pmd => "pmd",
+            Workload::Punch => "punch",
+            Workload::Mixed => "mixed",
+        }
+    }
+
+    pub(crate) fn parse(text: &str) -> Option<Workload> {
+        Workload::ALL.into_iter().find(|w| w.name() == text)
+    }
+}
+
+/// How to run a workload.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Plan {
+    pub(crate) workload: Workload,
+    pub(crate) threads: usize,
+    /// Pages stored by a thread between its fsyncs.
+    pub(crate) fsync_every: u64,
+    pub(crate) seed: u64,
+    /// Print progress to stderr about once a second.
+    pub(crate) progress: bool,
+}
+
+/// What a run did.
+#[derive(Debug, Default)]
+pub(crate) struct Outcome {
+    /// Version of each page of the file (see the module documentation).
+    pub(crate) versions: Vec<u32>,
+    pub(crate) pages_stored: u64,
+    pub(crate) fsyncs: u64,
+    pub(crate) fsync: FsyncReport,
+    pub(crate) punches: u64,
+    pub(crate) loads_checked: u64,
+    pub(crate) elapsed: Duration,
+}
+
+/// A workload's failure: which thread, and what went wrong.
+#[derive(Debug)]
+pub(crate) struct WorkloadError(pub(crate) String);
+
+impl fmt::Display for WorkloadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<DaxError> for WorkloadError {
+    fn from(e: DaxError) -> WorkloadError {
+        WorkloadError(e.to_string())
+    }
+}
+
+/// The content of `page` at `version`: 4 KiB from a seeded generator.
+pub(crate) fn fill_page(seed: u64, page: u64, version: u32, out: &mut [u8]) {
+    let mut state = seed ^ page.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ u64::from(version) << 40;
+    for word in out.chunks_mut(8) {
+        let value = splitmix64(&mut state).to_le_bytes();
+        word.copy_from_slice(&value[..word.len()]);
+    }
+}
+
+/// A small, fast generator (splitmix64): the workloads need no crate.
+pub(crate) fn splitmix64(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// One thread's share of the file and its model.
+struct Worker<'a> {
+    file: &'a DaxFile,
+    plan: Plan,
+    /// First page of each owned region.
+    regions: Vec<u64>,
+    /// Versions of the owned pages, by page index.
+    versions: std::collections::BTreeMap<u64, u32>,
+    rng: u64,
+    buf: Vec<u8>,
+    since_fsync: u64,
+    /// First and last page stored since the last fsync (for ranged fsync).
+    dirty_span: Option<(u64, u64)>,
+    outcome: Outcome,
+}
+
+impl Worker<'_> {
+    fn random(&mut self, below: u64) -> u64 {
+        splitmix64(&mut self.rng) % below.max(1)
+    }
+
+    fn owned_pages(&self) -> Vec<u64> {
+        self.regions
+            .iter()
+            .flat_map(|&r| r..r + PMD_PAGES)
+            .collect()
+    }
+
+    fn store_page(&mut self, mm: &crate::vm::Mmap, page: u64) -> Result<(), WorkloadError> {
+        let version = self.versions.get(&page).copied().unwrap_or(0) + 1;
+        fill_page(self.plan.seed, page, version, &mut self.buf);
+        self.file.store(mm, page * BLOCK_SIZE, &self.buf)?;
+        self.versions.insert(page, version);
+        self.outcome.pages_stored += 1;
+        self.dirty_span = Some(match self.dirty_span {
+            Some((a, b)) => (a.min(page), b.max(page)),
+            None => (page, page),
+        });
+        self.since_fsync += 1;
+        if self.since_fsync >= self.plan.fsync_every {
+            self.fsync(self.plan.workload == Workload::Seq)?;
+        }
+        Ok(())
+    }
+
+    fn fsync(&mut self, ranged: bool) -> Result<(), WorkloadError> {
+        let report = match (ranged, self.dirty_span) {
+            (true, Some((a, b))) => self
+                .file
+                .fsync_range(a * BLOCK_SIZE, (b - a + 1) * BLOCK_SIZE)?,
+            _ => self.file.fsync()?,
+        };
+        self.outcome.fsyncs += 1;
+        let total = &mut self.outcome.fsync;
+        total.tagged += report.tagged;
+        total.flushed += report.flushed;
+        total.bytes += report.bytes;
+        total.walk += report.walk;
+        total.flush += report.flush;
+        self.since_fsync = 0;
+        self.dirty_span = None;
+        Ok(())
+    }
+
+    /// Loads `page` through `mm` and compares it with the model.
+    fn check_page(&mut self, mm: &crate::vm::Mmap, page: u64) -> Result<(), WorkloadError> {
+        let mut got = vec![0u8; BLOCK_SIZE as usize];
+        self.file.load(mm, page * BLOCK_SIZE, &mut got)?;
+        match self.versions.get(&page).copied().unwrap_or(0) {
+            0 => self.buf.fill(0),
+            v => fill_page(self.plan.seed, page, v, &mut self.buf),
+        }
+        if got != self.buf {
+            return Err(WorkloadError(format!(
+                "page {page}: a load through the mapping returned other data than was stored"
+            )));
+        }
+        self.outcome.loads_checked += 1;
+        Ok(())
+    }
+
+    /// Reads `page` with read(2) and compares it with the model.
+    fn check_read(&mut self, page: u64) -> Result<(), WorkloadError> {
+        let mut got = vec![0u8; BLOCK_SIZE as usize];
+        self.file.read(page * BLOCK_SIZE, &mut got)?;
+        match self.versions.get(&page).copied().unwrap_or(0) {
+            0 => self.buf.fill(0),
+            v => fill_page(self.plan.seed, page, v, &mut self.buf),
+        }
+        if got != self.buf {
+            return Err(WorkloadError(format!(
+                "page {page}: read(2) returned other data than was stored"
+            )));
+        }
+        self.outcome.loads_checked += 1;
+        Ok(())
+    }
+
+    fn punch(&mut self, first: u64, pages: u64) -> Result<(), WorkloadError> {
+        self.file
+            .punch_hole(first * BLOCK_SIZE, pages * BLOCK_SIZE)?;
+        for page in first..first + pages {
+            self.versions.remove(&page);
+        }
+        self.outcome.punches += 1;
+        Ok(())
+    }
+
+    fn run(&mut self) -> Result<(), WorkloadError> {
+        let huge = matches!(
+            self.plan.workload,
+            Workload::Pmd | Workload::Punch | Workload::Mixed
+        );
+        let mm = self.file.mmap(huge);
+        let pages = self.owned_pages();
+        match self.plan.workload {
+            Workload::Seq | Workload::Pmd => {
+                for page in pages {
+                    self.store_page(&mm, page)?;
+                }
+            }
+            Workload::Random => {
+                for _ in 0..pages.len() {
+                    let page = pages[self.random(pages.len() as u64) as usize];
+                    self.store_page(&mm, page)?;
+                }
+            }
+            Workload::Punch => {
+                for region in self.regions.clone() {
+                    for page in region..region + PMD_PAGES {
+                        self.store_page(&mm, page)?;
+                    }
+                    self.fsync(false)?;
+                    for _ in 0..4 {
+                        let len = 1 + self.random(16);
+                        let first = region + self.random(PMD_PAGES - len);
+                        self.punch(first, len)?;
+                        if self.random(2) == 0 {
+                            self.store_page(&mm, first)?;
+                        }
+                    }
+                    for page in region..region + PMD_PAGES {
+                        self.check_page(&mm, page)?;
+                    }
+                }
+            }
+            Workload::Mixed => self.mixed(&mm, &pages)?,
+        }
+        self.fsync(false)
+    }
+
+    fn mixed(&mut self, huge: &crate::vm::Mmap, pages: &[u64]) -> Result<(), WorkloadError> {
+        let small = self.file.mmap(false);
+        for _ in 0..pages.len() {
+            let page = pages[self.random(pages.len() as u64) as usize];
+            let mm = if self.random(2) == 0 { huge } else { &small };
+            match self.random(100) {
+                0..=59 => self.store_page(mm, page)?,
+                60..=69 => self.check_page(mm, page)?,
+                70..=79 => self.check_read(page)?,
+                80..=86 => {
+                    // write(2) of the page's next version.
+                    let version = self.versions.get(&page).copied().unwrap_or(0) + 1;
+                    fill_page(self.plan.seed, page, version, &mut self.buf);
+                    self.file.write(page * BLOCK_SIZE, &self.buf)?;
+                    self.versions.insert(page, version);
+                    self.outcome.pages_stored += 1;
+                }
+                87..=89 => {
+                    // A device writes the page by DMA while it is pinned.
+                    let version = self.versions.get(&page).copied().unwrap_or(0) + 1;
+                    fill_page(self.plan.seed, page, version, &mut self.buf);
+                    let pin = self.file.pin(mm, page)?;
+                    pin.dma_write(0, &self.buf)?;
+                    drop(pin);
+                    self.versions.insert(page, version);
+                    self.outcome.pages_stored += 1;
+                }
+                90..=94 => {
+                    let region = page & !(PMD_PAGES - 1);
+                    let len = 1 + self.random(8);
+                    let first = region + self.random(PMD_PAGES - len);
+                    self.punch(first, len)?;
+                }
+                _ => self.fsync(false)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Runs `plan` on `file`, whose size must be a whole number of 2 MiB
+/// regions.
+pub(crate) fn run(file: &DaxFile, plan: Plan) -> Result<Outcome, WorkloadError> {
+    let regions = file.size_pages() / PMD_PAGES;
+    let threads = plan.threads.max(1);
+    let started = Instant::now();
+    let done = AtomicBool::new(false);
+    let wake = (Mutex::new(()), Condvar::new());
+    let results: Vec<Result<Outcome, WorkloadError>> = std::thread::scope(|scope| {
+        if plan.progress {
+            scope.spawn(|| progress(file, started, &done, &wake));
+        }
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                scope.spawn(move || {
+                    let mut worker = Worker {
+                        file,
+                        plan,
+                        regions: (0..regions)
+                            .filter(|r| r % threads as u64 == t as u64)
+                            .map(|r| r * PMD_PAGES)
+                            .collect(),
+                        versions: Default::default(),
+                        rng: plan.seed ^ (t as u64 + 1).wrapping_mul(0x5851_f42d_4c95_7f2d),
+                        buf: vec![0; BLOCK_SIZE as usize],
+                        since_fsync: 0,
+                        dirty_span: None,
+                        outcome: Outcome::default(),
+                    };
+                    worker
+                        .run()
+                        .map_err(|e| WorkloadError(format!("thread {t}: {e}")))?;
+                    let mut outcome = worker.outcome;
+                    outcome.versions = Vec::new();
+                    let versions = worker.versions;
+                    Ok::<_, WorkloadError>((outcome, versions))
+                })
+            })
+            .collect();
+        let joined = handles
+            .into_iter()
+            .map(|h| match h.join() {
+                Ok(Ok((mut outcome, versions))) => {
+                    outcome.versions = versions_to_vec(versions);
+                    Ok(outcome)
+                }
+                Ok(Err(e)) => Err(e),
+                Err(_) => Err(WorkloadError("a worker thread panicked".into())),
+            })
+            .collect();
+        done.store(true, Ordering::Release);
+        wake.1.notify_all();
+        joined
+    });
+    let mut total = Outcome {
+        versions: vec![0; file.size_pages() as usize],
+        ..Outcome::default()
+    };
+    for result in results {
+        let outcome = result?;
+        for (page, &v) in outcome.versions.iter().enumerate() {
+            if v != 0 {
+                total.versions[page] = v;
+            }
+        }
+        total.pages_stored += outcome.pages_stored;
+        total.fsyncs += outcome.fsyncs;
+        total.punches += outcome.punches;
+        total.loads_checked += outcome.loads_checked;
+        total.fsync.tagged += outcome.fsync.tagged;
+        total.fsync.flushed += outcome.fsync.flushed;
+        total.fsync.bytes += outcome.fsync.bytes;
+        total.fsync.walk += outcome.fsync.walk;
+        total.fsync.flush += outcome.fsync.flush;
+    }
+    if plan.workload == Workload::Punch && regions > 0 {
+        // Finally cut the file in the middle of its last 2 MiB region:
+        // truncate splits that region's entry and frees the tail.
+        let new_size = file.size() - PMD_PAGES / 2 * BLOCK_SIZE;
+        file.truncate(new_size)?;
+        for v in &mut total.versions[(new_size / BLOCK_SIZE) as usize..] {
+            *v = 0;
+        }
+        let report = file.fsync()?;
+        total.fsyncs += 1;
+        total.fsync.flushed += report.flushed;
+        total.fsync.bytes += report.bytes;
+    }
+    total.elapsed = started.elapsed();
+    Ok(total)
+}
+
+fn versions_to_vec(versions: std::collections::BTreeMap<u64, u32>) -> Vec<u32> {
+    let len = versions.keys().next_back().map_or(0, |&p| p as usize + 1);
+    let mut out = vec![0; len];
+    for (page, v) in versions {
+        out[page as usize] = v;
+    }
+    out
+}
+
+/// Prints a line to stderr about once a second until `done`.
+fn progress(file: &DaxFile, started: Instant, done: &AtomicBool, wake: &(Mutex<()>, Condvar)) {
+    let mut guard = wake.0.lock().unwrap_or_else(PoisonError::into_inner);
+    loop {
+        let (g, _) = wake
+            .1
+            .wait_timeout(guard, Duration::from_secs(1))
+            .unwrap_or_else(PoisonError::into_inner);
+        guard = g;
+        if done.load(Ordering::Acquire) {
+            return;
+        }
+        let stats = &file.stats;
+        eprintln!(
+            "  [{:>5.1}s] {} MiB stored, {} fsyncs, {} entries flushed",
+            started.elapsed().as_secs_f64(),
+            Stats::get(&stats.bytes_stored) >> 20,
+            Stats::get(&stats.fsyncs),
+            Stats::get(&stats.entries_flushed),
+        );
+    }
+}
