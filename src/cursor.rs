@@ -359,7 +359,25 @@ impl<'a, 'g, T: Send + Sync + 'static, V: Value> Cursor<'a, 'g, T, V> {
 
     /// # Safety
     /// The cursor's guard is pinned (always true for a live cursor).
+    #[inline]
     pub(crate) unsafe fn find_raw(&mut self, max: u64, want: Want) -> Option<Word> {
+        if self.started && !self.exhausted {
+            // SAFETY: the caller's contract.
+            if let Some(w) = unsafe { self.walk.next_in_node(max, want) } {
+                return Some(w);
+            }
+        }
+        // SAFETY: the caller's contract.
+        unsafe { self.find_slow(max, want) }
+    }
+
+    /// [`Cursor::find_raw`] past the fast path: climbing, descending, the
+    /// first call, and the end.
+    ///
+    /// # Safety
+    /// As for [`Cursor::find_raw`].
+    #[inline(never)]
+    unsafe fn find_slow(&mut self, max: u64, want: Want) -> Option<Word> {
         if self.exhausted {
             return None;
         }

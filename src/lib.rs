@@ -89,6 +89,42 @@
 //!   `set_mark`, refusing invalid records with an error. Works without
 //!   `std`.
 //!
+//! # Serialisation
+//!
+//! With the `serde` feature a tree serialises as a sequence of records,
+//! one per entry in index order (a multi-order entry once, at its first
+//! index):
+//!
+//! | field   | type                                     | meaning                                   |
+//! |---------|------------------------------------------|-------------------------------------------|
+//! | `index` | `u64`                                    | the entry's first index                   |
+//! | `order` | `u32`                                    | the entry covers 2^order indices          |
+//! | `entry` | enum `Item(T)`, `Value(u64)`, `Reserved` | an item, a value's raw payload ([`Value::into_raw`]), or a reservation |
+//! | `marks` | `u8`                                     | bit m: mark m (1 DIRTY, 2 TOWRITE, 4 MARK_2) |
+//!
+//! In JSON: `[{"index":5,"order":0,"entry":{"Value":7},"marks":1}]`;
+//! `order` and `marks` may be left out when 0.
+//!
+//! The tree's flags and collector are not part of it: they belong to the
+//! program that makes the tree. `Deserialize` builds a tree with
+//! [`XArray::new`]; to rebuild into a tree of your making (an allocating
+//! tree, a `no_std` tree with its own collector) use the `DeserializeSeed`
+//! implemented for `&XArray`. The free-slot mark of an allocating tree is
+//! bookkeeping, not a user mark, and is not written.
+//!
+//! Serialising takes the tree's lock for the whole walk, so the records are
+//! an exact snapshot; writers wait meanwhile. On a thread that holds the
+//! lock, serialise the [`Locked`] handle instead of the tree.
+//!
+//! Deserialising rebuilds with [`store_order`](Locked::store_order),
+//! [`reserve`](Locked::reserve) and [`set_mark`](Locked::set_mark), one
+//! record at a time as they are parsed. Invalid input is a deserialisation
+//! error, never a panic: an order of 64 or more, a misaligned index, a
+//! value payload that does not fit `V` (wider than [`Value::BITS`], or not
+//! given back unchanged by `from_raw` + `into_raw`), a multi-order
+//! reservation, a mark byte above 7, or records out of index order or
+//! overlapping.
+//!
 //! # Without std
 //!
 //! With `default-features = false, features = ["alloc"]` the crate is

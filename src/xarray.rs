@@ -56,6 +56,29 @@ bitflags::bitflags! {
 /// xa.set_mark(5, Mark::DIRTY);
 /// assert_eq!(xa.tag_range(.., Mark::DIRTY, Mark::TOWRITE), 1);
 /// ```
+///
+/// # Thread safety
+///
+/// A tree is `Send` and `Sync` when its items are: readers on any thread
+/// borrow `&T` (so `T: Sync`), and the thread that erases an item may drop
+/// it (so `T: Send`). Every method needs `T: Send + Sync + 'static`, so a
+/// tree of `Rc`s or `Cell`s cannot even be made:
+///
+/// ```compile_fail
+/// use std::rc::Rc;
+/// let xa: xradix::XArray<Rc<u8>> = xradix::XArray::new();
+/// ```
+///
+/// [`Cursor`], [`CursorMut`], [`Locked`] and the iterators hold an epoch
+/// guard or the lock and stay on the thread that made them.
+///
+/// # Standard traits
+///
+/// `Default` (with `std`), `Debug` (the first 64 entries in index order),
+/// `Clone` (an exact copy under the lock; see its impl), and, for value
+/// types that always fit a slot ([`SmallValue`](crate::SmallValue)),
+/// `Extend` and `FromIterator`; [`try_extend`](XArray::try_extend) for the
+/// others. With the `serde` feature, `Serialize` and `Deserialize`.
 pub struct XArray<T = (), V: Value = u64> {
     pub(crate) root: Root,
     lock: Lock,
@@ -169,6 +192,7 @@ impl<T: Send + Sync + 'static, V: Value> XArray<T, V> {
     /// use xradix::{Flags, XArray};
     /// assert_eq!(XArray::<()>::with_flags(Flags::ALLOC).flags(), Flags::ALLOC);
     /// ```
+    #[must_use]
     pub fn flags(&self) -> Flags {
         self.flags
     }
@@ -180,6 +204,7 @@ impl<T: Send + Sync + 'static, V: Value> XArray<T, V> {
     /// let guard = xa.collector().register().pin();
     /// assert!(xa.load(0, &guard).is_none());
     /// ```
+    #[must_use]
     pub fn collector(&self) -> &Collector {
         &self.collector
     }
@@ -220,6 +245,7 @@ impl<T: Send + Sync + 'static, V: Value> XArray<T, V> {
     /// assert!(xa.load(4, &guard).is_none());
     /// ```
     #[inline]
+    #[must_use]
     pub fn load<'g>(&self, index: u64, guard: &'g Guard) -> Option<EntryRef<'g, T, V>> {
         self.check_guard(guard);
         // SAFETY: `guard` is pinned to our collector (checked above).
@@ -240,6 +266,7 @@ impl<T: Send + Sync + 'static, V: Value> XArray<T, V> {
     /// let got = xa.get(1).unwrap();
     /// assert!(got.same(&Entry::Item(item)));
     /// ```
+    #[must_use]
     pub fn get(&self, index: u64) -> Option<Entry<T, V>> {
         let _guard = self.writer_guard();
         let mut walk = Walk::new(index);
@@ -260,6 +287,7 @@ impl<T: Send + Sync + 'static, V: Value> XArray<T, V> {
     /// assert!(xa.get_mark(3, Mark::TOWRITE));
     /// assert!(!xa.get_mark(4, Mark::TOWRITE));
     /// ```
+    #[must_use]
     pub fn get_mark(&self, index: u64, mark: Mark) -> bool {
         let _guard = self.writer_guard();
         let mut walk = Walk::new(index);
@@ -281,6 +309,7 @@ impl<T: Send + Sync + 'static, V: Value> XArray<T, V> {
     /// xa.set_mark(1 << 30, Mark::DIRTY);
     /// assert!(xa.has_mark(Mark::DIRTY));
     /// ```
+    #[must_use]
     pub fn has_mark(&self, mark: Mark) -> bool {
         self.root.marks.load(Ordering::Relaxed) & mark.bit() != 0
     }
@@ -295,6 +324,7 @@ impl<T: Send + Sync + 'static, V: Value> XArray<T, V> {
     /// assert_eq!(xa.get_order(700), 9);
     /// assert_eq!(xa.get_order(2000), 0);
     /// ```
+    #[must_use]
     pub fn get_order(&self, index: u64) -> u32 {
         let _guard = self.writer_guard();
         let mut walk = Walk::new(index);
@@ -316,6 +346,7 @@ impl<T: Send + Sync + 'static, V: Value> XArray<T, V> {
     /// xa.reserve(1000).unwrap();
     /// assert_eq!(xa.len(), 2);
     /// ```
+    #[must_use]
     pub fn len(&self) -> usize {
         self.root.len.load(Ordering::Relaxed)
     }
@@ -326,6 +357,7 @@ impl<T: Send + Sync + 'static, V: Value> XArray<T, V> {
     /// let xa: xradix::XArray = xradix::XArray::new();
     /// assert!(xa.is_empty());
     /// ```
+    #[must_use]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -343,6 +375,7 @@ impl<T: Send + Sync + 'static, V: Value> XArray<T, V> {
     /// let keys: Vec<u64> = xa.iter(&guard).map(|(i, _)| i).collect();
     /// assert_eq!(keys, [1, 5, 9]);
     /// ```
+    #[must_use = "iterators are lazy and do nothing unless consumed"]
     pub fn iter<'a, 'g>(&'a self, guard: &'g Guard) -> Iter<'a, 'g, T, V> {
         self.range(.., guard)
     }
@@ -361,6 +394,7 @@ impl<T: Send + Sync + 'static, V: Value> XArray<T, V> {
     /// assert_eq!(xa.range(10..20, &guard).count(), 10);
     /// assert_eq!(xa.range(95.., &guard).count(), 5);
     /// ```
+    #[must_use = "iterators are lazy and do nothing unless consumed"]
     pub fn range<'a, 'g>(
         &'a self,
         r: impl RangeBounds<u64>,
@@ -385,6 +419,7 @@ impl<T: Send + Sync + 'static, V: Value> XArray<T, V> {
     /// let dirty: Vec<u64> = xa.iter_marked(.., Mark::DIRTY, &guard).map(|(i, _)| i).collect();
     /// assert_eq!(dirty, [3, 900]);
     /// ```
+    #[must_use = "iterators are lazy and do nothing unless consumed"]
     pub fn iter_marked<'a, 'g>(
         &'a self,
         r: impl RangeBounds<u64>,
@@ -409,6 +444,7 @@ impl<T: Send + Sync + 'static, V: Value> XArray<T, V> {
     /// let mut c = xa.cursor(2, &guard);
     /// assert!(c.next().is_some());
     /// ```
+    #[must_use = "a cursor does nothing until it is moved or read"]
     pub fn cursor<'a, 'g>(&'a self, index: u64, guard: &'g Guard) -> Cursor<'a, 'g, T, V> {
         self.check_guard(guard);
         Cursor::new(&self.root, index, guard)
@@ -422,6 +458,7 @@ impl<T: Send + Sync + 'static, V: Value> XArray<T, V> {
     /// let locked = xa.lock();
     /// locked.store(1, Entry::Value(1)).unwrap();
     /// ```
+    #[must_use = "the lock is released as soon as the Locked handle is dropped"]
     pub fn lock(&self) -> Locked<'_, T, V> {
         let lock = self.lock.lock();
         Locked {
@@ -530,6 +567,7 @@ impl<'a, T: Send + Sync + 'static, V: Value> Locked<'a, T, V> {
     /// let xa: xradix::XArray = xradix::XArray::new();
     /// assert!(std::ptr::eq(xa.lock().tree(), &xa));
     /// ```
+    #[must_use]
     pub fn tree(&self) -> &'a XArray<T, V> {
         self.xa
     }
@@ -543,6 +581,7 @@ impl<'a, T: Send + Sync + 'static, V: Value> Locked<'a, T, V> {
     /// let mut c = locked.cursor_mut(4);
     /// c.store(Entry::Value(4)).unwrap();
     /// ```
+    #[must_use = "a cursor does nothing until it is moved, read or written through"]
     pub fn cursor_mut(&self, index: u64) -> CursorMut<'_, T, V> {
         CursorMut::new(&self.xa.root, index, &self.reclaim)
     }
@@ -556,6 +595,7 @@ impl<'a, T: Send + Sync + 'static, V: Value> Locked<'a, T, V> {
     /// locked.store(1, Entry::Value(5)).unwrap();
     /// assert_eq!(locked.load(1).and_then(|e| e.value()), Some(5));
     /// ```
+    #[must_use]
     pub fn load(&self, index: u64) -> Option<EntryRef<'_, T, V>> {
         // SAFETY: we hold the lock, so nothing in the tree is freed; what we
         // erase ourselves waits for `reclaim`'s guard, which outlives the

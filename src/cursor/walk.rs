@@ -372,6 +372,49 @@ impl Walk {
         unsafe { self.scan_past(root, max, want) }
     }
 
+    /// The next entry `want` accepts when it sits in the same node as the
+    /// current one and is a plain item or value: for `ANY`, in the very next
+    /// slot; for a mark, at the next marked slot. This is the common step of
+    /// a dense or clustered iteration, and it costs one or two loads; every
+    /// other case returns `None` and takes [`Walk::find_next`].
+    ///
+    /// # Safety
+    /// As for [`Walk::load`].
+    #[inline(always)]
+    pub(crate) unsafe fn next_in_node(&mut self, max: u64, want: Want) -> Option<Word> {
+        if !self.fresh || self.depth == 0 || self.entry.is_null() {
+            return None;
+        }
+        // SAFETY: the path was built under the caller's guard or lock.
+        let node = unsafe { &*self.node_at(self.depth - 1) };
+        let next = self.offset + 1;
+        if next >= node::SLOTS {
+            return None;
+        }
+        let i = match want.mark {
+            None => next,
+            Some(m) => {
+                let bits = node.marks(m) & (u64::MAX << next);
+                if bits == 0 {
+                    return None;
+                }
+                bits.trailing_zeros() as usize
+            }
+        };
+        let w = node.load(i);
+        if !(entry::is_value(w) || entry::is_item(w)) {
+            return None;
+        }
+        let index = node::slot_start(self.index, node.shift, i);
+        if index > max {
+            return None;
+        }
+        self.index = index;
+        self.offset = i;
+        self.entry = w;
+        Some(w)
+    }
+
     /// Finds the next entry that `want` accepts after the one (or the hole)
     /// the walk is on, up to `max`.
     ///
