@@ -37,6 +37,14 @@ pub enum Error {
 }
 
 /// The argument behind an [`Error::Invalid`].
+///
+/// ```
+/// use xradix::{Entry, Error, InvalidInput, XArray};
+/// let xa: XArray = XArray::new();
+/// let err = xa.store_order(100, 9, Entry::Value(1)).unwrap_err();
+/// assert_eq!(err, Error::Invalid { reason: InvalidInput::Misaligned { index: 100, order: 9 } });
+/// assert_eq!(err.to_string(), "index 100 is not aligned to order 9 (a multiple of 2^9)");
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum InvalidInput {

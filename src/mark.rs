@@ -29,16 +29,56 @@ pub struct Mark(u8);
 
 impl Mark {
     /// Mark 0 (`XA_MARK_0`).
+    ///
+    /// ```
+    /// assert_eq!(xradix::Mark::MARK_0.index(), 0);
+    /// ```
     pub const MARK_0: Mark = Mark(0);
     /// Mark 1 (`XA_MARK_1`).
+    ///
+    /// ```
+    /// assert_eq!(xradix::Mark::MARK_1.index(), 1);
+    /// ```
     pub const MARK_1: Mark = Mark(1);
     /// Mark 2 (`XA_MARK_2`), free for the user.
+    ///
+    /// ```
+    /// use xradix::{Entry, Mark, XArray};
+    /// let xa: XArray = XArray::new();
+    /// xa.store(1, Entry::Value(1)).unwrap();
+    /// xa.set_mark(1, Mark::MARK_2);
+    /// assert!(xa.has_mark(Mark::MARK_2));
+    /// ```
     pub const MARK_2: Mark = Mark(2);
     /// The page cache's dirty mark: mark 0 (`PAGECACHE_TAG_DIRTY`).
+    ///
+    /// ```
+    /// use xradix::{Entry, Mark, XArray};
+    /// let pages: XArray = XArray::new();
+    /// pages.store(3, Entry::Value(3)).unwrap();
+    /// pages.set_mark(3, Mark::DIRTY); // written to since it was read
+    /// assert_eq!(Mark::DIRTY, Mark::MARK_0);
+    /// ```
     pub const DIRTY: Mark = Mark::MARK_0;
     /// The page cache's writeback snapshot: mark 1 (`PAGECACHE_TAG_TOWRITE`).
+    ///
+    /// ```
+    /// use xradix::{Entry, Mark, XArray};
+    /// let pages: XArray = XArray::new();
+    /// pages.store(3, Entry::Value(3)).unwrap();
+    /// pages.set_mark(3, Mark::DIRTY);
+    /// // Writeback starts: the dirty pages now are the ones it writes.
+    /// assert_eq!(pages.tag_range(.., Mark::DIRTY, Mark::TOWRITE), 1);
+    /// assert!(pages.get_mark(3, Mark::TOWRITE));
+    /// ```
     pub const TOWRITE: Mark = Mark::MARK_1;
     /// Every mark, in order.
+    ///
+    /// ```
+    /// use xradix::Mark;
+    /// let numbers: Vec<usize> = Mark::ALL.iter().map(|m| m.index()).collect();
+    /// assert_eq!(numbers, [0, 1, 2]);
+    /// ```
     pub const ALL: [Mark; 3] = [Mark::MARK_0, Mark::MARK_1, Mark::MARK_2];
 
     /// The mark's number: 0, 1 or 2.

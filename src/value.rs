@@ -10,6 +10,13 @@
 /// A slot word keeps its low bits for the entry's kind; 62 bits are left
 /// for the payload on 64-bit targets (fewer on 32-bit targets, see
 /// [`max_value_bits`]).
+///
+/// ```
+/// use xradix::{Entry, XArray, MAX_VALUE_BITS};
+/// let xa: XArray = XArray::new();
+/// assert!(xa.store(0, Entry::Value((1 << MAX_VALUE_BITS) - 1)).is_ok());
+/// assert!(xa.store(0, Entry::Value(1 << MAX_VALUE_BITS)).is_err());
+/// ```
 pub const MAX_VALUE_BITS: u32 = 62;
 
 /// The widest payload a value entry can carry on this target:
@@ -62,13 +69,31 @@ pub const fn max_value_bits() -> u32 {
 pub trait Value: Copy {
     /// How many low bits of [`into_raw`](Value::into_raw) may be set; at
     /// most [`MAX_VALUE_BITS`].
+    ///
+    /// ```
+    /// use xradix::Value;
+    /// assert_eq!(<u8 as Value>::BITS, 8);
+    /// assert_eq!(<u64 as Value>::BITS, 62);
+    /// ```
     const BITS: u32;
 
     /// The payload to store; must fit in [`BITS`](Value::BITS) bits.
+    ///
+    /// ```
+    /// use xradix::Value;
+    /// assert_eq!(true.into_raw(), 1);
+    /// assert_eq!(300u16.into_raw(), 300);
+    /// ```
     fn into_raw(self) -> u64;
 
     /// Rebuilds the value from a payload produced by
     /// [`into_raw`](Value::into_raw).
+    ///
+    /// ```
+    /// use xradix::Value;
+    /// assert_eq!(u16::from_raw(300u16.into_raw()), 300);
+    /// assert!(bool::from_raw(1));
+    /// ```
     fn from_raw(raw: u64) -> Self;
 }
 

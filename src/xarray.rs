@@ -29,8 +29,20 @@ bitflags::bitflags! {
         /// Track free indices so that [`XArray::alloc`] finds the lowest
         /// free one in O(height) (`XA_FLAGS_ALLOC`). Uses mark 0 (DIRTY)
         /// for the purpose: use TOWRITE or MARK_2 in such a tree.
+        ///
+        /// ```
+        /// use xradix::{Entry, Flags, XArray};
+        /// let ids: XArray = XArray::with_flags(Flags::ALLOC);
+        /// assert_eq!(ids.alloc(Entry::Value(0), 0..=9).unwrap(), 0);
+        /// ```
         const ALLOC = 1;
         /// As `ALLOC`, and never hand out index 0 (`XA_FLAGS_ALLOC1`).
+        ///
+        /// ```
+        /// use xradix::{Entry, Flags, XArray};
+        /// let ids: XArray = XArray::with_flags(Flags::ALLOC1);
+        /// assert_eq!(ids.alloc(Entry::Value(0), 0..=9).unwrap(), 1);
+        /// ```
         const ALLOC1 = 2;
     }
 }
@@ -490,12 +502,14 @@ impl<T: Send + Sync + 'static, V: Value> XArray<T, V> {
 }
 
 macro_rules! write_methods {
-    ($(#[$doc:meta] $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty;)*) => {
+    ($(#[$doc:meta] $(#[$example:meta])* $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty;)*) => {
         impl<T: Send + Sync + 'static, V: Value> XArray<T, V> {
             $(
                 #[$doc]
                 #[doc = ""]
                 #[doc = concat!("Takes the lock for the call; [`Locked::", stringify!($name), "`] does the same under a held lock.")]
+                #[doc = ""]
+                $(#[$example])*
                 pub fn $name(&self, $($arg: $ty),*) -> $ret {
                     self.lock().$name($($arg),*)
                 }
@@ -506,30 +520,119 @@ macro_rules! write_methods {
 
 write_methods! {
     /// See [`Locked::store`].
+    /// ```
+    /// use xradix::{Entry, XArray};
+    /// let xa: XArray = XArray::new();
+    /// assert_eq!(xa.store(1, Entry::Value(1)).unwrap(), None);
+    /// assert_eq!(xa.store(1, Entry::Value(2)).unwrap(), Some(Entry::Value(1)));
+    /// ```
     store(index: u64, entry: Entry<T, V>) -> Result<Option<Entry<T, V>>, Error>;
     /// See [`Locked::insert`].
+    /// ```
+    /// use xradix::{Entry, Error, XArray};
+    /// let xa: XArray = XArray::new();
+    /// xa.insert(1, Entry::Value(1)).unwrap();
+    /// assert!(matches!(xa.insert(1, Entry::Value(2)), Err(Error::Busy { index: 1 })));
+    /// ```
     insert(index: u64, entry: Entry<T, V>) -> Result<(), Error>;
     /// See [`Locked::erase`].
+    /// ```
+    /// use xradix::{Entry, XArray};
+    /// let xa: XArray = XArray::new();
+    /// xa.store(4, Entry::Value(4)).unwrap();
+    /// assert_eq!(xa.erase(4), Some(Entry::Value(4)));
+    /// assert_eq!(xa.erase(4), None);
+    /// ```
     erase(index: u64) -> Option<Entry<T, V>>;
     /// See [`Locked::cmpxchg`].
+    /// ```
+    /// use xradix::{Entry, XArray};
+    /// let xa: XArray = XArray::new();
+    /// assert_eq!(xa.cmpxchg(1, None, Some(Entry::Value(5))).unwrap(), None);
+    /// assert_eq!(xa.cmpxchg(1, None, Some(Entry::Value(6))).unwrap(), Some(Entry::Value(5)));
+    /// assert_eq!(xa.get(1), Some(Entry::Value(5)));
+    /// ```
     cmpxchg(index: u64, old: Option<&Entry<T, V>>, new: Option<Entry<T, V>>) -> Result<Option<Entry<T, V>>, Error>;
     /// See [`Locked::reserve`].
+    /// ```
+    /// use xradix::XArray;
+    /// let xa: XArray = XArray::new();
+    /// xa.reserve(9).unwrap();
+    /// assert!(xa.get(9).is_none());
+    /// assert_eq!(xa.len(), 1);
+    /// ```
     reserve(index: u64) -> Result<(), Error>;
     /// See [`Locked::release`].
+    /// ```
+    /// use xradix::XArray;
+    /// let xa: XArray = XArray::new();
+    /// xa.reserve(9).unwrap();
+    /// xa.release(9);
+    /// assert!(xa.is_empty());
+    /// ```
     release(index: u64) -> ();
     /// See [`Locked::store_order`].
+    /// ```
+    /// use xradix::{Entry, XArray};
+    /// let xa: XArray = XArray::new();
+    /// xa.store_order(512, 9, Entry::Value(1)).unwrap();
+    /// assert_eq!(xa.get(1023), Some(Entry::Value(1)));
+    /// assert_eq!(xa.get_order(600), 9);
+    /// ```
     store_order(index: u64, order: u32, entry: Entry<T, V>) -> Result<Option<Entry<T, V>>, Error>;
     /// See [`Locked::store_range`].
+    /// ```
+    /// use xradix::{Entry, XArray};
+    /// let xa: XArray = XArray::new();
+    /// xa.store_range(3, 12, Entry::Value(1)).unwrap();
+    /// assert_eq!(xa.len(), 4); // 3, 4..=7, 8..=11, 12
+    /// ```
     store_range(first: u64, last: u64, entry: Entry<T, V>) -> Result<(), Error>;
     /// See [`Locked::split`].
+    /// ```
+    /// use xradix::{Entry, XArray};
+    /// let xa: XArray = XArray::new();
+    /// xa.store_order(0, 4, Entry::Value(1)).unwrap();
+    /// xa.split(0, 2).unwrap();
+    /// assert_eq!(xa.len(), 4);
+    /// assert_eq!(xa.get_order(5), 2);
+    /// ```
     split(index: u64, order: u32) -> Result<(), Error>;
     /// See [`Locked::set_mark`].
+    /// ```
+    /// use xradix::{Entry, Mark, XArray};
+    /// let xa: XArray = XArray::new();
+    /// xa.store(3, Entry::Value(3)).unwrap();
+    /// xa.set_mark(3, Mark::DIRTY);
+    /// assert!(xa.get_mark(3, Mark::DIRTY));
+    /// ```
     set_mark(index: u64, mark: Mark) -> ();
     /// See [`Locked::clear_mark`].
+    /// ```
+    /// use xradix::{Entry, Mark, XArray};
+    /// let xa: XArray = XArray::new();
+    /// xa.store(3, Entry::Value(3)).unwrap();
+    /// xa.set_mark(3, Mark::DIRTY);
+    /// xa.clear_mark(3, Mark::DIRTY);
+    /// assert!(!xa.get_mark(3, Mark::DIRTY));
+    /// ```
     clear_mark(index: u64, mark: Mark) -> ();
     /// See [`Locked::alloc`].
+    /// ```
+    /// use xradix::{Entry, Flags, XArray};
+    /// let ids: XArray = XArray::with_flags(Flags::ALLOC1);
+    /// assert_eq!(ids.alloc(Entry::Value(0), 0..=9).unwrap(), 1);
+    /// assert_eq!(ids.alloc(Entry::Value(0), 0..=9).unwrap(), 2);
+    /// ```
     alloc(entry: Entry<T, V>, limit: RangeInclusive<u64>) -> Result<u64, Error>;
     /// See [`Locked::clear`].
+    /// ```
+    /// use xradix::{Entry, XArray};
+    /// let xa: XArray = XArray::new();
+    /// xa.store(1 << 40, Entry::Value(1)).unwrap();
+    /// xa.clear();
+    /// assert!(xa.is_empty());
+    /// ```
     clear() -> ();
 }
 

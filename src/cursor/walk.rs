@@ -470,19 +470,21 @@ impl Walk {
         loop {
             // SAFETY: the path was built under the caller's guard or lock.
             let node = unsafe { &*self.node_at(self.depth - 1) };
-            let usable = node::usable_slots(node.shift);
+            // Slots past the top of the index space (in a top node at shift
+            // 60) are always empty and unmarked, so every node is scanned to
+            // SLOTS.
             let mut found = None;
-            if offset < usable {
+            if offset < node::SLOTS {
                 match want.mark {
                     Some(m) => {
-                        let bits = node.marks(m) & node::bit_range(offset, usable - offset);
+                        let bits = node.marks(m) & (u64::MAX << offset);
                         if bits != 0 {
                             let i = bits.trailing_zeros() as usize;
                             found = Some((i, node.load(i)));
                         }
                     }
                     None => {
-                        for i in offset..usable {
+                        for i in offset..node::SLOTS {
                             let w = node.load(i);
                             if !w.is_null() && !entry::is_sibling(w) {
                                 found = Some((i, w));
