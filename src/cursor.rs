@@ -371,6 +371,29 @@ impl<'a, 'g, T: Send + Sync + 'static, V: Value> Cursor<'a, 'g, T, V> {
         unsafe { self.find_slow(max, want) }
     }
 
+    /// The mirror of [`Cursor::find_raw`], towards lower indices, down to
+    /// `min`: the first call looks at the cursor's own index.
+    ///
+    /// # Safety
+    /// As for [`Cursor::find_raw`].
+    pub(crate) unsafe fn find_back_raw(&mut self, min: u64, want: Want) -> Option<Word> {
+        if self.exhausted {
+            return None;
+        }
+        let root = self.root;
+        // SAFETY: the caller's contract.
+        let found = unsafe {
+            if self.started {
+                self.walk.find_prev(root, min, want)
+            } else {
+                self.walk.find_back(root, min, want)
+            }
+        };
+        self.started = true;
+        self.exhausted = found.is_none();
+        found
+    }
+
     /// [`Cursor::find_raw`] past the fast path: climbing, descending, the
     /// first call, and the end.
     ///

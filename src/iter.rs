@@ -33,24 +33,34 @@ use crate::value::Value;
 /// assert_eq!(from_5, [5, 100]);
 /// ```
 pub struct Iter<'a, 'g, T, V: Value = u64> {
-    cursor: Cursor<'a, 'g, T, V>,
-    /// The last index to look at; `None` once the iterator is done.
-    max: Option<u64>,
+    front: Cursor<'a, 'g, T, V>,
+    back: Cursor<'a, 'g, T, V>,
+    /// The range; `None` once the iterator is done.
+    bounds: Option<(u64, u64)>,
+    /// The index of the last entry yielded from each end: the two ends
+    /// stop when they meet.
+    front_last: Option<u64>,
+    back_last: Option<u64>,
     want: Want,
 }
 
 impl<'a, 'g, T: Send + Sync + 'static, V: Value> Iter<'a, 'g, T, V> {
     pub(crate) fn new(
-        mut cursor: Cursor<'a, 'g, T, V>,
+        mut front: Cursor<'a, 'g, T, V>,
+        mut back: Cursor<'a, 'g, T, V>,
         bounds: Option<(u64, u64)>,
         want: Want,
     ) -> Self {
-        if let Some((start, _)) = bounds {
-            cursor.set(start);
+        if let Some((start, end)) = bounds {
+            front.set(start);
+            back.set(end);
         }
         Iter {
-            cursor,
-            max: bounds.map(|(_, end)| end),
+            front,
+            back,
+            bounds,
+            front_last: None,
+            back_last: None,
             want,
         }
     }
@@ -61,16 +71,61 @@ impl<'a, 'g, T: Send + Sync + 'static, V: Value> Iterator for Iter<'a, 'g, T, V>
 
     #[inline]
     fn next(&mut self) -> Option<Self::Item> {
-        let max = self.max?;
+        let (_, max) = self.bounds?;
         // SAFETY: the cursor's guard is pinned for 'g.
-        let found = unsafe { self.cursor.find_raw(max, self.want) };
-        let Some(w) = found else {
-            self.max = None;
-            return None;
-        };
-        // SAFETY: loaded under the cursor's guard.
-        let e = unsafe { entry::word_ref(w) }?;
-        Some((self.cursor.index(), e))
+        let found = unsafe { self.front.find_raw(max, self.want) };
+        let index = self.front.index();
+        match found {
+            Some(w) if self.back_last.is_none_or(|b| index < b) => {
+                self.front_last = Some(index);
+                // SAFETY: loaded under the cursor's guard.
+                unsafe { entry::word_ref(w) }.map(|e| (index, e))
+            }
+            _ => {
+                self.bounds = None;
+                None
+            }
+        }
+    }
+}
+
+impl<'a, 'g, T: Send + Sync + 'static, V: Value> DoubleEndedIterator for Iter<'a, 'g, T, V> {
+    /// Entries from the end of the range down, each at the same index the
+    /// forward direction would give it.
+    ///
+    /// ```
+    /// use xradix::{pin, Entry, XArray};
+    /// let xa: XArray = XArray::new();
+    /// for i in [1, 5, 9] {
+    ///     xa.store(i, Entry::Value(i)).unwrap();
+    /// }
+    /// xa.store_order(64, 4, Entry::Value(64)).unwrap();
+    /// let guard = pin();
+    /// let down: Vec<u64> = xa.range(..=70, &guard).rev().map(|(i, _)| i).collect();
+    /// assert_eq!(down, [64, 9, 5, 1]);
+    /// let mut both = xa.iter(&guard);
+    /// assert_eq!(both.next().map(|(i, _)| i), Some(1));
+    /// assert_eq!(both.next_back().map(|(i, _)| i), Some(64));
+    /// assert_eq!(both.next().map(|(i, _)| i), Some(5));
+    /// assert_eq!(both.next_back().map(|(i, _)| i), Some(9));
+    /// assert!(both.next().is_none());
+    /// ```
+    fn next_back(&mut self) -> Option<Self::Item> {
+        let (min, _) = self.bounds?;
+        // SAFETY: the cursor's guard is pinned for 'g.
+        let found = unsafe { self.back.find_back_raw(min, self.want) };
+        let index = self.back.index();
+        match found {
+            Some(w) if self.front_last.is_none_or(|f| index > f) => {
+                self.back_last = Some(index);
+                // SAFETY: loaded under the cursor's guard.
+                unsafe { entry::word_ref(w) }.map(|e| (index, e))
+            }
+            _ => {
+                self.bounds = None;
+                None
+            }
+        }
     }
 }
 
@@ -82,13 +137,14 @@ impl<T: Send + Sync + 'static, V: Value> FusedIterator for Iter<'_, '_, T, V> {}
 /// use xradix::{pin, XArray};
 /// let xa: XArray = XArray::new();
 /// let guard = pin();
-/// assert_eq!(format!("{:?}", xa.range(5..10, &guard)), "Iter { index: 5, end: Some(9) }");
+/// assert_eq!(format!("{:?}", xa.range(5..10, &guard)), "Iter { front: 5, back: 9, range: Some((5, 9)) }");
 /// ```
 impl<T: Send + Sync + 'static, V: Value> fmt::Debug for Iter<'_, '_, T, V> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Iter")
-            .field("index", &self.cursor.index())
-            .field("end", &self.max)
+            .field("front", &self.front.index())
+            .field("back", &self.back.index())
+            .field("range", &self.bounds)
             .finish()
     }
 }

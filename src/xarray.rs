@@ -413,7 +413,12 @@ impl<T: Send + Sync + 'static, V: Value> XArray<T, V> {
         guard: &'g Guard,
     ) -> Iter<'a, 'g, T, V> {
         self.check_guard(guard);
-        Iter::new(Cursor::new(&self.root, 0, guard), bounds(&r), Want::ANY)
+        Iter::new(
+            Cursor::new(&self.root, 0, guard),
+            Cursor::new(&self.root, 0, guard),
+            bounds(&r),
+            Want::ANY,
+        )
     }
 
     /// The entries in `r` that carry `mark`, in index order. Unmarked
@@ -440,6 +445,7 @@ impl<T: Send + Sync + 'static, V: Value> XArray<T, V> {
     ) -> Iter<'a, 'g, T, V> {
         self.check_guard(guard);
         Iter::new(
+            Cursor::new(&self.root, 0, guard),
             Cursor::new(&self.root, 0, guard),
             bounds(&r),
             Want::marked(mark.index()),

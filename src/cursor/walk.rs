@@ -429,6 +429,159 @@ impl Walk {
         unsafe { self.scan_past(root, max, want) }
     }
 
+    /// Finds the last entry that `want` accepts and that covers an index in
+    /// `min ..= self.index`: the mirror of [`Walk::find`]. The walk is left
+    /// at the entry's first index, or at `min` when the entry begins before
+    /// it, which is the index an iterator yields.
+    ///
+    /// # Safety
+    /// As for [`Walk::load`].
+    pub(crate) unsafe fn find_back(&mut self, root: &Root, min: u64, want: Want) -> Option<Word> {
+        loop {
+            if self.index < min {
+                return None;
+            }
+            // SAFETY: the caller's contract.
+            let w = unsafe { self.load(root) };
+            // SAFETY: as above; the walk is fresh.
+            if want.accepts(w) && want.mark.is_none_or(|m| unsafe { self.is_marked(root, m) }) {
+                // SAFETY: as above.
+                let (first, _) = unsafe { self.entry_range() };
+                self.index = first.max(min);
+                return Some(w);
+            }
+            if self.depth > 0 {
+                // SAFETY: as above.
+                return unsafe { self.scan_back(root, self.offset.wrapping_sub(1), min, want) };
+            }
+            // At the head: an empty tree, the entry for index 0, or an index
+            // beyond the top node, where the search goes on from the top
+            // node's last index.
+            let head = root.head.load(Ordering::Acquire);
+            if !entry::is_node(head) {
+                // The head holds index 0 only: look there next.
+                if head.is_null() || self.index == 0 {
+                    return None;
+                }
+                self.index = 0;
+                continue;
+            }
+            // SAFETY: loaded from the head under the caller's guard.
+            let last = node::max_index(unsafe { &*entry::as_node(head) }.shift);
+            if self.index <= last {
+                return None;
+            }
+            self.index = last;
+        }
+    }
+
+    /// Finds the entry before the one the walk is on (down to `min`).
+    ///
+    /// # Safety
+    /// As for [`Walk::load`].
+    pub(crate) unsafe fn find_prev(&mut self, root: &Root, min: u64, want: Want) -> Option<Word> {
+        if !self.fresh {
+            // SAFETY: the caller's contract.
+            unsafe { self.load(root) };
+        }
+        if self.depth == 0 {
+            // The head entry covers index 0: nothing lies before it.
+            return None;
+        }
+        // SAFETY: the caller's contract; the walk is fresh.
+        unsafe { self.scan_back(root, self.offset.wrapping_sub(1), min, want) }
+    }
+
+    /// Scans backwards from slot `offset` (inclusive; `usize::MAX` for "none
+    /// left") of the deepest node on the path.
+    ///
+    /// # Safety
+    /// As for [`Walk::load`].
+    unsafe fn scan_back(
+        &mut self,
+        root: &Root,
+        mut offset: usize,
+        min: u64,
+        want: Want,
+    ) -> Option<Word> {
+        loop {
+            // SAFETY: the path was built under the caller's guard or lock.
+            let node = unsafe { &*self.node_at(self.depth - 1) };
+            let mut found = None;
+            if offset < node::SLOTS {
+                match want.mark {
+                    Some(m) => {
+                        let bits = node.marks(m) & node::low_mask(offset as u32 + 1);
+                        if bits != 0 {
+                            let i = 63 - bits.leading_zeros() as usize;
+                            found = Some((i, node.load(i)));
+                        }
+                    }
+                    None => {
+                        for i in (0..=offset).rev() {
+                            let w = node.load(i);
+                            if w.is_null() {
+                                continue;
+                            }
+                            found = Some(match entry::as_sibling(w) {
+                                Some(c) => (c, node.load(c)),
+                                None => (i, w),
+                            });
+                            break;
+                        }
+                    }
+                }
+            }
+            let Some((i, w)) = found else {
+                let first = node::slot_start(self.index, node.shift, 0);
+                let prev = first.checked_sub(1)?;
+                if prev < min {
+                    return None;
+                }
+                if self.depth == 1 {
+                    self.index = prev;
+                    // SAFETY: the caller's contract.
+                    return unsafe { self.find_back(root, min, want) };
+                }
+                self.depth -= 1;
+                // SAFETY: as above.
+                let parent = unsafe { &*self.node_at(self.depth - 1) };
+                offset = node::offset_of(self.index, parent.shift).wrapping_sub(1);
+                continue;
+            };
+            let start = node::slot_start(self.index, node.shift, i);
+            if entry::is_node(w) {
+                let last = start | node::low_mask(node.shift);
+                if last < min {
+                    return None;
+                }
+                self.index = last;
+                self.path[self.depth].write(entry::as_node(w));
+                self.depth += 1;
+                offset = node::SLOTS - 1;
+                continue;
+            }
+            if w == RETRY || entry::is_sibling(w) {
+                // The node left the tree, or the range is being rewritten:
+                // look again from the end of this slot.
+                self.index = start | node::low_mask(node.shift);
+                // SAFETY: the caller's contract.
+                return unsafe { self.find_back(root, min, want) };
+            }
+            let (_, span) = node.entry_span(i);
+            let last = start + ((span as u64) << node.shift) - 1;
+            if last < min {
+                return None;
+            }
+            if want.accepts(w) {
+                self.index = start.max(min);
+                self.settle(i, w);
+                return Some(w);
+            }
+            offset = i.wrapping_sub(1);
+        }
+    }
+
     /// Scans forward from the slot after the current entry or hole.
     ///
     /// # Safety
