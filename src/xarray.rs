@@ -468,7 +468,9 @@ impl<T: Send + Sync + 'static, V: Value> XArray<T, V> {
         Cursor::new(&self.root, index, guard)
     }
 
-    /// Takes the tree's lock; see [`Locked`].
+    /// Takes the tree's lock; see [`Locked`]. While it is held, write
+    /// through the [`Locked`] handle: calling a write method of the tree
+    /// itself on the same thread waits for the lock this thread holds.
     ///
     /// ```
     /// use xradix::{Entry, XArray};
@@ -712,6 +714,38 @@ impl<'a, T: Send + Sync + 'static, V: Value> Locked<'a, T, V> {
         let w = unsafe { walk::lookup(&self.xa.root, index) };
         // SAFETY: as above.
         unsafe { entry::word_ref(w) }
+    }
+
+    /// Whether the entry at `index` carries `mark`, exact while the lock is
+    /// held (see [`XArray::get_mark`]).
+    ///
+    /// ```
+    /// use xradix::{Entry, Mark, XArray};
+    /// let xa: XArray = XArray::new();
+    /// let locked = xa.lock();
+    /// locked.store(1, Entry::Value(5)).unwrap();
+    /// locked.set_mark(1, Mark::DIRTY);
+    /// assert!(locked.get_mark(1, Mark::DIRTY));
+    /// ```
+    pub fn get_mark(&self, index: u64, mark: Mark) -> bool {
+        let (walk, w) = self.peek(index);
+        // SAFETY: we hold the lock; the walk is fresh.
+        !w.is_null() && unsafe { walk.is_marked(&self.xa.root, mark.index()) }
+    }
+
+    /// The order of the entry covering `index` (see [`XArray::get_order`]).
+    ///
+    /// ```
+    /// use xradix::{Entry, XArray};
+    /// let xa: XArray = XArray::new();
+    /// let locked = xa.lock();
+    /// locked.store_order(0, 3, Entry::Value(5)).unwrap();
+    /// assert_eq!(locked.get_order(7), 3);
+    /// ```
+    pub fn get_order(&self, index: u64) -> u32 {
+        let (walk, _) = self.peek(index);
+        // SAFETY: we hold the lock; the walk is fresh.
+        unsafe { walk.order() }
     }
 
     /// Stores `entry` at `index` and returns what was there (the kernel's
