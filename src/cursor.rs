@@ -9,12 +9,14 @@
 //!
 //! The modules below hold the raw core: [`walk`] (positions and lock-free
 //! reads), [`write`] (stores, counts, marks, growing and shrinking),
-//! [`split`] (multi-order splits), [`alloc`] (free-index search) and
+//! [`split`] (multi-order splits), [`tag`] (`tag_range`), [`alloc`]
+//! (free-index search) and
 //! [`check`] (the structural invariants, for tests).
 
 pub(crate) mod alloc;
 pub(crate) mod check;
 pub(crate) mod split;
+pub(crate) mod tag;
 pub(crate) mod walk;
 pub(crate) mod write;
 
@@ -93,7 +95,9 @@ impl Root {
             return;
         }
         // SAFETY: the caller holds the lock.
-        if unsafe { walk.load(self) }.is_null() {
+        let w = unsafe { walk.load(self) };
+        if w.is_null() || w == entry::ZERO {
+            // Nothing stored (a reservation reads as nothing): no marks.
             return;
         }
         // SAFETY: as above; the walk is fresh.

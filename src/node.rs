@@ -114,20 +114,31 @@ impl Node {
     }
 
     /// Sets the bits of `mask` in `mark`'s bitmap; returns the old bitmap.
+    /// Writers only.
+    ///
+    /// A plain load and store, not a read-modify-write: only writers change
+    /// marks, and they hold the tree's lock, so nobody can store between
+    /// the two; readers see the old bitmap or the new one. (The kernel uses
+    /// its non-atomic `__set_bit` under `xa_lock` for the same reason.)
     /// Relaxed for the reason given at [`Node::marks`].
     #[inline]
     pub(crate) fn set_marks(&self, mark: usize, mask: u64) -> u64 {
-        self.marks[mark].fetch_or(mask, Ordering::Relaxed)
+        let old = self.marks[mark].load(Ordering::Relaxed);
+        self.marks[mark].store(old | mask, Ordering::Relaxed);
+        old
     }
 
     /// Clears the bits of `mask` in `mark`'s bitmap; returns the old bitmap.
+    /// Writers only; a plain load and store, as in [`Node::set_marks`].
     ///
     /// Relaxed: an erase clears an entry's marks *before* it publishes the
     /// empty slot with a Release store, which orders this clear too; a
     /// reader that sees the empty slot (Acquire) sees the mark gone.
     #[inline]
     pub(crate) fn clear_marks(&self, mark: usize, mask: u64) -> u64 {
-        self.marks[mark].fetch_and(!mask, Ordering::Relaxed)
+        let old = self.marks[mark].load(Ordering::Relaxed);
+        self.marks[mark].store(old & !mask, Ordering::Relaxed);
+        old
     }
 
     #[inline]

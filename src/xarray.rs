@@ -1067,24 +1067,12 @@ impl<'a, T: Send + Sync + 'static, V: Value> Locked<'a, T, V> {
         let Some((start, end)) = bounds(&r) else {
             return 0;
         };
-        let root = &self.xa.root;
-        let allowed = !(root.track_free && to.index() == crate::cursor::write::FREE_MARK);
-        let mut walk = Walk::new(start);
-        let want = Want::marked(from.index());
-        let mut tagged = 0;
-        // SAFETY: we hold the lock; every walk below is made under it.
-        let mut found = unsafe { walk.find(root, end, want) };
-        while found.is_some() {
-            tagged += 1;
-            // SAFETY: as above; the walk is fresh after a find.
-            unsafe {
-                if allowed && !walk.is_marked(root, to.index()) {
-                    root.change_mark(&walk, to.index(), true);
-                }
-                found = walk.find_next(root, end, want);
-            }
+        // SAFETY: we hold the lock.
+        unsafe {
+            self.xa
+                .root
+                .tag_range(start, end, from.index(), Some(to.index()))
         }
-        tagged
     }
 
     /// Stores `entry` at the lowest free index in `limit` and returns it

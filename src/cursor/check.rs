@@ -161,6 +161,13 @@ impl Root {
                     return Err(here(format!("sibling slot {s} is marked free")));
                 }
             }
+            if w == entry::ZERO {
+                for m in self.entry_marks() {
+                    if node.marks(m) & bit != 0 {
+                        return Err(here(format!("reserved slot {i} carries mark {m}")));
+                    }
+                }
+            }
             used += span;
             if entry::is_value(w) {
                 values += span;
