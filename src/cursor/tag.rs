@@ -13,7 +13,7 @@
 use super::write::FREE_MARK;
 use super::Root;
 use crate::entry;
-use crate::node::{self, Node, CHUNK_SHIFT};
+use crate::node::{self, Node};
 use crate::sync::Ordering;
 
 impl Root {
@@ -118,6 +118,5 @@ fn tag_node(node: &Node, base: u64, start: u64, end: u64, from: usize, to: Optio
         // their subtree now holds an entry with it.
         node.set_marks(t, newly);
     }
-    debug_assert!(CHUNK_SHIFT <= 6);
     tagged
 }
