@@ -38,6 +38,10 @@ pub(crate) struct Root {
     pub(crate) marks: AtomicU8,
     /// Entries in the tree; a multi-order entry counts once.
     pub(crate) len: StatCounter,
+    /// Bumped under the lock by every change to entries or to the tree's
+    /// shape (not by mark changes): a writing cursor whose walk was made at
+    /// the current version can trust its path without walking again.
+    pub(crate) version: StatCounter,
     /// Mark 0 tracks free slots (`Flags::ALLOC`).
     pub(crate) track_free: bool,
 }
@@ -48,6 +52,7 @@ impl Root {
             head: AtomicPtr::new(NULL),
             marks: AtomicU8::new(0),
             len: StatCounter::new(0),
+            version: StatCounter::new(0),
             track_free,
         }
     }
@@ -90,12 +95,26 @@ impl Root {
     /// # Safety
     /// The lock is held.
     pub(crate) unsafe fn mark(&self, walk: &mut Walk, mark: Mark, set: bool) {
+        // SAFETY: the caller's contract.
+        unsafe { self.mark_at(walk, mark, set, false) }
+    }
+
+    /// [`Root::mark`], trusting the walk's path and entry when `trusted`
+    /// (a writing cursor's fresh walk made at the current version).
+    ///
+    /// # Safety
+    /// The lock is held; a trusted walk is fresh and nothing changed since.
+    pub(crate) unsafe fn mark_at(&self, walk: &mut Walk, mark: Mark, set: bool, trusted: bool) {
         let m = mark.index();
         if self.track_free && m == write::FREE_MARK {
             return;
         }
-        // SAFETY: the caller holds the lock.
-        let w = unsafe { walk.load(self) };
+        let w = if trusted {
+            walk.entry()
+        } else {
+            // SAFETY: the caller holds the lock.
+            unsafe { walk.load(self) }
+        };
         if w.is_null() || w == entry::ZERO {
             // Nothing stored (a reservation reads as nothing): no marks.
             return;
@@ -462,6 +481,8 @@ pub struct CursorMut<'l, T: Send + Sync + 'static, V: Value = u64> {
     walk: Walk,
     started: bool,
     exhausted: bool,
+    /// `Root::version` when the walk was last made fresh.
+    version: usize,
     _not_send: PhantomData<*mut ()>,
 }
 
@@ -475,6 +496,7 @@ impl<'l, T: Send + Sync + 'static, V: Value> CursorMut<'l, T, V> {
             walk: Walk::new(index),
             started: false,
             exhausted: false,
+            version: 0,
             _not_send: PhantomData,
         }
     }
@@ -495,6 +517,14 @@ impl<'l, T: Send + Sync + 'static, V: Value> CursorMut<'l, T, V> {
         self.walk = c.walk;
         self.started = c.started;
         self.exhausted = c.exhausted;
+        self.version = self.root.version.load(Ordering::Relaxed);
+    }
+
+    /// Whether the walk still describes the tree: fresh, and nothing
+    /// stored, erased or split since it was made (by this cursor or by any
+    /// other use of the same lock).
+    fn trusted(&self) -> bool {
+        self.walk.is_fresh() && self.version == self.root.version.load(Ordering::Relaxed)
     }
 
     /// The index the cursor is at.
@@ -681,8 +711,9 @@ impl<'l, T: Send + Sync + 'static, V: Value> CursorMut<'l, T, V> {
     /// assert!(xa.get_mark(3, Mark::DIRTY));
     /// ```
     pub fn set_mark(&mut self, mark: Mark) {
-        // SAFETY: the lock is held for 'l.
-        unsafe { self.root.mark(&mut self.walk, mark, true) }
+        let trusted = self.trusted();
+        // SAFETY: the lock is held for 'l; a trusted walk is current.
+        unsafe { self.root.mark_at(&mut self.walk, mark, true, trusted) }
     }
 
     /// Clears `mark` on the entry at the cursor's index.
@@ -696,8 +727,9 @@ impl<'l, T: Send + Sync + 'static, V: Value> CursorMut<'l, T, V> {
     /// assert!(!xa.get_mark(3, Mark::DIRTY));
     /// ```
     pub fn clear_mark(&mut self, mark: Mark) {
-        // SAFETY: the lock is held for 'l.
-        unsafe { self.root.mark(&mut self.walk, mark, false) }
+        let trusted = self.trusted();
+        // SAFETY: the lock is held for 'l; a trusted walk is current.
+        unsafe { self.root.mark_at(&mut self.walk, mark, false, trusted) }
     }
 
     /// Splits the entry at the cursor's index into entries of `order`; see

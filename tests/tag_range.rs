@@ -135,3 +135,31 @@ fn set_mark_on_a_reservation_does_nothing() {
     assert!(!xa.has_mark(Mark::DIRTY));
     xa.check_invariants();
 }
+
+#[test]
+fn a_writing_cursor_walks_again_after_another_cursor_changed_the_tree() {
+    let xa: XArray = XArray::new();
+    for i in 0..200 {
+        xa.store(i, Entry::Value(i)).unwrap();
+        xa.set_mark(i, Mark::DIRTY);
+    }
+    {
+        let locked = xa.lock();
+        let mut a = locked.cursor_mut(64);
+        assert!(a.next_marked(Mark::DIRTY, u64::MAX).is_some());
+        // Empty the node under `a` from elsewhere under the same lock.
+        for i in 64..128 {
+            locked.erase(i);
+        }
+        a.set_mark(Mark::TOWRITE);
+        a.clear_mark(Mark::DIRTY);
+        // Another cursor's store in the same place is seen too.
+        let mut b = locked.cursor_mut(64);
+        b.store(Entry::Value(1)).unwrap();
+        a.set_mark(Mark::MARK_2);
+    }
+    xa.check_invariants();
+    assert!(!xa.has_mark(Mark::TOWRITE));
+    assert!(xa.get_mark(64, Mark::MARK_2));
+    assert_eq!(xa.len(), 137);
+}

@@ -116,6 +116,7 @@ impl Root {
             // entry held (the item lives on in the pieces).
             unshare::<T>(w);
         }
+        self.bump_version();
         let pieces = 1usize << (from - order);
         let len = self.len.load(Ordering::Relaxed);
         self.len.store(len + pieces - 1, Ordering::Relaxed);

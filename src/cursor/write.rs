@@ -520,6 +520,14 @@ impl Root {
         }
     }
 
+    /// Bumps [`Root::version`](super::Root::version). Writers only.
+    #[inline]
+    pub(crate) fn bump_version(&self) {
+        // Relaxed: read only by writers, under the same lock.
+        let v = self.version.load(Ordering::Relaxed);
+        self.version.store(v.wrapping_add(1), Ordering::Relaxed);
+    }
+
     /// Empties the tree; everything in it goes to the epoch collector.
     ///
     /// # Safety
@@ -529,6 +537,7 @@ impl Root {
         if head.is_null() {
             return;
         }
+        self.bump_version();
         self.marks.store(0, Ordering::Relaxed);
         // Release: keeps the one ordering rule for the head (see `shrink`).
         self.head.store(NULL, Ordering::Release);
@@ -542,8 +551,11 @@ impl Root {
         }
     }
 
+    /// Records a change of entries: `len`, and the version writing cursors
+    /// check their walks against.
     #[inline]
     fn adjust_len(&self, removed: usize, added: bool) {
+        self.bump_version();
         // Relaxed: `len` orders nothing; writers update it under the lock.
         let len = self.len.load(Ordering::Relaxed);
         self.len
