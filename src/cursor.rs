@@ -24,7 +24,9 @@ use core::marker::PhantomData;
 
 use crate::entry::{self, Entry, EntryRef, Word, NULL};
 use crate::mark::Mark;
-use crate::sync::{AtomicPtr, AtomicU8, Guard, Ordering, Reclaimer, StatCounter};
+use crate::sync::{
+    AtomicPtr, AtomicU8, CachePadded, Guard, Lock, Ordering, Reclaimer, StatCounter,
+};
 use crate::value::Value;
 use crate::xarray::XArray;
 use walk::{Walk, Want};
@@ -36,14 +38,22 @@ pub(crate) struct Root {
     /// Bit `m`: some entry carries mark `m` (the kernel keeps these in
     /// `xa_flags`). When the head is an entry, its own marks.
     pub(crate) marks: AtomicU8,
+    /// Mark 0 tracks free slots (`Flags::ALLOC`).
+    pub(crate) track_free: bool,
+    /// What writers change on every operation, on cache lines of its own.
+    pub(crate) writer: CachePadded<WriterSide>,
+}
+
+/// The writers' side of the root: the lock and the counters kept under it.
+pub(crate) struct WriterSide {
+    /// The tree's writer lock.
+    pub(crate) lock: Lock,
     /// Entries in the tree; a multi-order entry counts once.
     pub(crate) len: StatCounter,
     /// Bumped under the lock by every change to entries or to the tree's
     /// shape (not by mark changes): a writing cursor whose walk was made at
     /// the current version can trust its path without walking again.
     pub(crate) version: StatCounter,
-    /// Mark 0 tracks free slots (`Flags::ALLOC`).
-    pub(crate) track_free: bool,
 }
 
 impl Root {
@@ -51,9 +61,12 @@ impl Root {
         Root {
             head: AtomicPtr::new(NULL),
             marks: AtomicU8::new(0),
-            len: StatCounter::new(0),
-            version: StatCounter::new(0),
             track_free,
+            writer: CachePadded(WriterSide {
+                lock: Lock::new(),
+                len: StatCounter::new(0),
+                version: StatCounter::new(0),
+            }),
         }
     }
 
@@ -517,14 +530,14 @@ impl<'l, T: Send + Sync + 'static, V: Value> CursorMut<'l, T, V> {
         self.walk = c.walk;
         self.started = c.started;
         self.exhausted = c.exhausted;
-        self.version = self.root.version.load(Ordering::Relaxed);
+        self.version = self.root.writer.version.load(Ordering::Relaxed);
     }
 
     /// Whether the walk still describes the tree: fresh, and nothing
     /// stored, erased or split since it was made (by this cursor or by any
     /// other use of the same lock).
     fn trusted(&self) -> bool {
-        self.walk.is_fresh() && self.version == self.root.version.load(Ordering::Relaxed)
+        self.walk.is_fresh() && self.version == self.root.writer.version.load(Ordering::Relaxed)
     }
 
     /// The index the cursor is at.

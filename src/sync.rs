@@ -107,6 +107,26 @@ pub(crate) fn guard_belongs(guard: &Guard, collector: &Collector) -> bool {
     guard.collector() == Some(collector)
 }
 
+/// Aligns `T` to its own cache lines, so that what writers keep changing
+/// (the lock word, counters) does not share a line with what every reader
+/// loads (the head): otherwise each write would cost every reader a miss.
+/// 128 bytes: x86_64's adjacent-line prefetcher and aarch64's big cores
+/// work in pairs of 64-byte lines.
+#[cfg_attr(any(target_arch = "x86_64", target_arch = "aarch64"), repr(align(128)))]
+#[cfg_attr(
+    not(any(target_arch = "x86_64", target_arch = "aarch64")),
+    repr(align(64))
+)]
+pub(crate) struct CachePadded<T>(pub(crate) T);
+
+impl<T> core::ops::Deref for CachePadded<T> {
+    type Target = T;
+    #[inline]
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
 // ---------------------------------------------------------------------------
 // The writer lock.
 

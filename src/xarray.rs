@@ -13,7 +13,7 @@ use crate::error::{Error, InvalidInput};
 use crate::iter::Iter;
 use crate::mark::Mark;
 use crate::node;
-use crate::sync::{self, Collector, Guard, Lock, LockGuard, Ordering, Reclaimer};
+use crate::sync::{self, Collector, Guard, LockGuard, Ordering, Reclaimer};
 use crate::value::Value;
 
 bitflags::bitflags! {
@@ -93,7 +93,6 @@ bitflags::bitflags! {
 /// others. With the `serde` feature, `Serialize` and `Deserialize`.
 pub struct XArray<T = (), V: Value = u64> {
     pub(crate) root: Root,
-    lock: Lock,
     collector: Collector,
     default_collector: bool,
     flags: Flags,
@@ -190,7 +189,6 @@ impl<T: Send + Sync + 'static, V: Value> XArray<T, V> {
     pub fn with_collector(collector: Collector, flags: Flags) -> Self {
         XArray {
             root: Root::new(flags.intersects(Flags::ALLOC | Flags::ALLOC1)),
-            lock: Lock::new(),
             collector,
             default_collector: false,
             flags,
@@ -360,7 +358,7 @@ impl<T: Send + Sync + 'static, V: Value> XArray<T, V> {
     /// ```
     #[must_use]
     pub fn len(&self) -> usize {
-        self.root.len.load(Ordering::Relaxed)
+        self.root.writer.len.load(Ordering::Relaxed)
     }
 
     /// Whether the tree holds no entry and no reservation (`xa_empty`).
@@ -480,7 +478,7 @@ impl<T: Send + Sync + 'static, V: Value> XArray<T, V> {
     /// ```
     #[must_use = "the lock is released as soon as the Locked handle is dropped"]
     pub fn lock(&self) -> Locked<'_, T, V> {
-        let lock = self.lock.lock();
+        let lock = self.root.writer.lock.lock();
         Locked {
             xa: self,
             reclaim: Reclaimer::new(&self.collector, self.default_collector),
@@ -501,7 +499,7 @@ impl<T: Send + Sync + 'static, V: Value> XArray<T, V> {
     /// ```
     #[doc(hidden)]
     pub fn check_invariants(&self) {
-        let _lock = self.lock.lock();
+        let _lock = self.root.writer.lock.lock();
         // SAFETY: we hold the lock.
         if let Err(e) = unsafe { self.root.check() } {
             panic!("xradix invariant broken: {e}");

@@ -23,7 +23,7 @@ impl Root {
     /// The lock is held.
     pub(crate) unsafe fn check(&self) -> Result<(), String> {
         let head = self.head.load(Ordering::Relaxed);
-        let len = self.len.load(Ordering::Relaxed);
+        let len = self.writer.len.load(Ordering::Relaxed);
         let root_marks = self.marks.load(Ordering::Relaxed);
         if head.is_null() {
             if len != 0 {

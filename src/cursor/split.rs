@@ -118,8 +118,8 @@ impl Root {
         }
         self.bump_version();
         let pieces = 1usize << (from - order);
-        let len = self.len.load(Ordering::Relaxed);
-        self.len.store(len + pieces - 1, Ordering::Relaxed);
+        let len = self.writer.len.load(Ordering::Relaxed);
+        self.writer.len.store(len + pieces - 1, Ordering::Relaxed);
         walk.invalidate();
         // An entry alone in slot 0 of the top node, split into a subtree,
         // leaves a top that holds only slot 0: lower the tree.

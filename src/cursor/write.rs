@@ -524,8 +524,10 @@ impl Root {
     #[inline]
     pub(crate) fn bump_version(&self) {
         // Relaxed: read only by writers, under the same lock.
-        let v = self.version.load(Ordering::Relaxed);
-        self.version.store(v.wrapping_add(1), Ordering::Relaxed);
+        let v = self.writer.version.load(Ordering::Relaxed);
+        self.writer
+            .version
+            .store(v.wrapping_add(1), Ordering::Relaxed);
     }
 
     /// Empties the tree; everything in it goes to the epoch collector.
@@ -541,7 +543,7 @@ impl Root {
         self.marks.store(0, Ordering::Relaxed);
         // Release: keeps the one ordering rule for the head (see `shrink`).
         self.head.store(NULL, Ordering::Release);
-        self.len.store(0, Ordering::Relaxed);
+        self.writer.len.store(0, Ordering::Relaxed);
         if entry::is_node(head) {
             // SAFETY: unlinked just now.
             unsafe { retire_subtree::<T>(entry::as_node(head), reclaim) };
@@ -557,8 +559,9 @@ impl Root {
     fn adjust_len(&self, removed: usize, added: bool) {
         self.bump_version();
         // Relaxed: `len` orders nothing; writers update it under the lock.
-        let len = self.len.load(Ordering::Relaxed);
-        self.len
+        let len = self.writer.len.load(Ordering::Relaxed);
+        self.writer
+            .len
             .store(len - removed + added as usize, Ordering::Relaxed);
     }
 
