@@ -47,6 +47,11 @@ pub(crate) const SLOTS: usize = 1 << CHUNK_SHIFT;
 pub(crate) const MAX_HEIGHT: usize = 64_usize.div_ceil(CHUNK_SHIFT as usize);
 
 /// A node of the tree (the kernel's `struct xa_node`).
+///
+/// `repr(C)` keeps the header and the mark bitmaps together in the first
+/// 32 bytes: a marked walk or `tag_range` that only looks at the bitmaps of
+/// a node touches one cache line of it, not two.
+#[repr(C)]
 pub(crate) struct Node {
     /// Bits of the index below this node's slots. Fixed at creation.
     pub(crate) shift: u32,
@@ -54,10 +59,10 @@ pub(crate) struct Node {
     count: Cell<u8>,
     /// Slots holding a value entry or one of its siblings. Writers only.
     nr_values: Cell<u8>,
-    /// The slot words; see [`entry`](crate::entry) for the encoding.
-    pub(crate) slots: [AtomicPtr<()>; SLOTS],
     /// One bitmap per mark; bit `i` is slot `i`'s mark (or summary).
     pub(crate) marks: [AtomicU64; MARKS],
+    /// The slot words; see [`entry`](crate::entry) for the encoding.
+    pub(crate) slots: [AtomicPtr<()>; SLOTS],
 }
 
 impl Node {

@@ -69,9 +69,11 @@ fn tag_node(node: &Node, base: u64, start: u64, end: u64, from: usize, to: Optio
     let shift = node.shift;
     let mut lo = ((start - base) >> shift) as usize;
     let hi = ((end - base) >> shift) as usize;
-    if let Some(canonical) = entry::as_sibling(node.load(lo)) {
-        // An entry that begins before the range but reaches into it.
-        lo = canonical;
+    if lo > 0 {
+        if let Some(canonical) = entry::as_sibling(node.load(lo)) {
+            // An entry that begins before the range but reaches into it.
+            lo = canonical;
+        }
     }
     let bits = node.marks(from) & node::bit_range(lo, hi - lo + 1);
     if bits == 0 {
