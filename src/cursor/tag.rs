@@ -86,6 +86,17 @@ fn tag_node(node: &Node, base: u64, start: u64, end: u64, from: usize, to: Optio
         }
         return bits.count_ones() as usize;
     }
+    // The children are independent: start loading all of their bitmaps
+    // before walking the first, so that their cache misses overlap.
+    let mut rest = bits;
+    while rest != 0 {
+        let i = rest.trailing_zeros() as usize;
+        rest &= rest - 1;
+        let w = node.load(i);
+        if entry::is_node(w) {
+            Node::prefetch(entry::as_node(w));
+        }
+    }
     let mut tagged = 0;
     let mut newly = 0u64;
     let mut rest = bits;
