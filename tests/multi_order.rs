@@ -11,9 +11,14 @@ use xradix::{pin, Entry, EntryRef, Error, InvalidInput, Mark, XArray, CHUNK_SHIF
 
 type Xa = XArray<String, u64>;
 
-/// The largest order the issue asks every test to cover.
+/// The largest order the issue asks every test to cover (smaller under
+/// miri, where every load is interpreted).
 fn max_order() -> u32 {
-    2 * CHUNK_SHIFT + 1
+    if cfg!(miri) {
+        CHUNK_SHIFT + 1
+    } else {
+        2 * CHUNK_SHIFT + 1
+    }
 }
 
 fn v(x: u64) -> Entry<String, u64> {
@@ -54,14 +59,19 @@ fn pieces(first: u64, last: u64) -> Vec<(u64, u32)> {
     }
 }
 
+/// Flushes the default collector until `done()` holds, for up to ten
+/// seconds: other tests' threads may hold the epoch back for a while.
 fn flush_until(mut done: impl FnMut() -> bool) -> bool {
-    for i in 0..20_000 {
+    let start = std::time::Instant::now();
+    let mut i = 0u64;
+    while start.elapsed() < Duration::from_secs(10) {
         if done() {
             return true;
         }
         pin().flush();
-        if i % 64 == 63 {
-            std::thread::sleep(Duration::from_micros(200));
+        i += 1;
+        if i % 64 == 0 {
+            std::thread::sleep(Duration::from_micros(100));
         }
     }
     done()
@@ -573,7 +583,7 @@ fn split_every_order_to_every_smaller_order_with_marks() {
 fn split_across_node_boundaries() {
     // Order 12 -> 0 with 64-slot nodes: one entry in a high node becomes
     // 4096 entries in 64 new leaves (the issue's example).
-    if CHUNK_SHIFT == 6 {
+    if CHUNK_SHIFT == 6 && !cfg!(miri) {
         check_split(12, 0, 1 << 20, true);
     }
     check_split(2 * CHUNK_SHIFT, CHUNK_SHIFT, 0, true);
@@ -817,7 +827,12 @@ fn store_range_covers_the_range_with_aligned_pieces() {
         for &(i, order) in &want {
             assert_eq!(xa.get_order(i), order, "{ctx}: piece at {i}");
         }
-        for i in first..=last {
+        let step = if cfg!(miri) {
+            1 + (last - first) / 64
+        } else {
+            1
+        };
+        for i in (first..=last).step_by(step as usize) {
             assert_eq!(val(&xa, i), Some(3), "{ctx}: index {i}");
         }
         if first > 0 {

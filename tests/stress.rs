@@ -59,14 +59,19 @@ impl Gate {
     }
 }
 
+/// Flushes the default collector until `done()` holds, for up to ten
+/// seconds: other tests' threads may hold the epoch back for a while.
 fn flush_until(mut done: impl FnMut() -> bool) -> bool {
-    for i in 0..20_000 {
+    let start = std::time::Instant::now();
+    let mut i = 0u64;
+    while start.elapsed() < Duration::from_secs(10) {
         if done() {
             return true;
         }
         pin().flush();
-        if i % 64 == 63 {
-            std::thread::sleep(Duration::from_micros(200));
+        i += 1;
+        if i % 64 == 0 {
+            std::thread::sleep(Duration::from_micros(100));
         }
     }
     done()
