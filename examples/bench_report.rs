@@ -75,6 +75,8 @@ struct Row {
     xradix: String,
     other: String,
     ratio: String,
+    /// The ratio as a number, for the chart.
+    value: f64,
     target: &'static str,
     met: bool,
 }
@@ -87,6 +89,7 @@ fn row(
     target: &'static str,
     met: bool,
 ) -> Row {
+    let value = ratio;
     let ratio = if ratio < 0.1 {
         format!("{ratio:.4}×")
     } else {
@@ -97,6 +100,7 @@ fn row(
         xradix,
         other,
         ratio,
+        value,
         target,
         met,
     }
@@ -372,6 +376,15 @@ fn main() {
     memory_rows(&mut rows);
     println!("| goal | xradix | compared with | ratio | target | met |");
     println!("|---|---:|---:|---:|---:|:---:|");
+    if let Some(path) = std::env::args().skip_while(|a| a != "--svg").nth(1) {
+        match std::fs::write(&path, chart(&rows)) {
+            Ok(()) => eprintln!("chart written to {path}"),
+            Err(e) => {
+                eprintln!("cannot write the chart to {path}: {e}");
+                std::process::exit(2);
+            }
+        }
+    }
     for r in rows {
         println!(
             "| {} | {} | {} | {} | {} | {} |",
@@ -389,4 +402,73 @@ fn main() {
             }
         );
     }
+}
+
+/// The rows as a bar chart (SVG), drawn from the measured ratios: one bar
+/// per row on a log scale, green where the goal is met, red where not,
+/// grey where the row has no goal; the line marks 1×.
+fn chart(rows: &[Row]) -> String {
+    const LABEL: f64 = 470.0;
+    const DECADE: f64 = 100.0;
+    const ROW: f64 = 24.0;
+    let width = LABEL + 6.0 * DECADE + 80.0;
+    let height = ROW * rows.len() as f64 + 50.0;
+    let x = |ratio: f64| LABEL + (ratio.max(0.001).log10() + 3.0).clamp(0.0, 6.0) * DECADE;
+    let escape = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+    };
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" \
+         font-family=\"sans-serif\" font-size=\"12\">\n\
+         <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
+    );
+    for (k, decade) in ["0.001×", "0.01×", "0.1×", "1×", "10×", "100×", "1000×"]
+        .iter()
+        .enumerate()
+    {
+        let gx = LABEL + k as f64 * DECADE;
+        let stroke = if k == 3 { "#333" } else { "#ddd" };
+        svg += &format!(
+            "<line x1=\"{gx}\" y1=\"20\" x2=\"{gx}\" y2=\"{}\" stroke=\"{stroke}\"/>\n\
+             <text x=\"{gx}\" y=\"14\" text-anchor=\"middle\" fill=\"#555\">{decade}</text>\n",
+            height - 20.0
+        );
+    }
+    for (i, r) in rows.iter().enumerate() {
+        let y = 24.0 + i as f64 * ROW;
+        let color = if r.target == "–" {
+            "#999"
+        } else if r.met {
+            "#2a8f3a"
+        } else {
+            "#c0392b"
+        };
+        let (x0, x1) = (x(1.0), x(r.value));
+        let (left, w) = if x1 >= x0 {
+            (x0, x1 - x0)
+        } else {
+            (x1, x0 - x1)
+        };
+        svg += &format!(
+            "<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>\n\
+             <rect x=\"{left}\" y=\"{y}\" width=\"{}\" height=\"{}\" fill=\"{color}\"/>\n\
+             <text x=\"{}\" y=\"{}\" fill=\"#333\">{}</text>\n",
+            LABEL - 8.0,
+            y + 14.0,
+            escape(&r.goal),
+            w.max(1.0),
+            ROW - 6.0,
+            x1.max(x0) + 4.0,
+            y + 14.0,
+            escape(&r.ratio)
+        );
+    }
+    svg += &format!(
+        "<text x=\"{LABEL}\" y=\"{}\" fill=\"#555\">ratio, log scale (above 1× for speed: xradix ahead; \
+         memory rows: xradix's share)</text>\n</svg>\n",
+        height - 4.0
+    );
+    svg
 }
