@@ -24,7 +24,7 @@ fn marked(xa: &XArray, mark: Mark) -> Vec<u64> {
 #[test]
 fn tag_range_matches_the_per_entry_definition() {
     let mut rng = Rng(0x2545_F491_4F6C_DD1D);
-    let rounds = if cfg!(miri) { 10 } else { 300 };
+    let rounds = if cfg!(miri) { 4 } else { 300 };
     for round in 0..rounds {
         let space = [100, 5000, 1 << 24][round % 3];
         let xa: XArray = XArray::new();
