@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # miri over the unit tests, the model test and the stress test (sizes are
-# reduced under cfg(miri) in those tests), with strict provenance: slot
-# words are tagged pointers, and miri checks that every pointer we rebuild
-# from a word keeps the provenance of the allocation it points into.
+# reduced under cfg(miri) in those tests). Slot words are tagged pointers:
+# miri checks every pointer rebuilt from a word (strict provenance where
+# crossbeam-epoch allows it, see below) and every access through it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! cargo +nightly miri --version >/dev/null 2>&1; then
@@ -23,9 +23,14 @@ MIRIFLAGS="-Zmiri-strict-provenance" cargo +nightly miri test --lib
 # design, so the leak check is off (the drop-counting tests check our own
 # frees).
 export MIRIFLAGS="-Zmiri-tree-borrows -Zmiri-permissive-provenance -Zmiri-ignore-leaks"
-tests=()
-for t in model stress api multi_order; do
-  [ -f "tests/$t.rs" ] && tests+=(--test "$t")
-done
+# The model test (every operation, invariants after each step), the
+# threaded stress test, the cursor tests and the bitmap paths (reverse
+# scans, tag_range): about 10 minutes on 2 cores. tests/api.rs and
+# tests/multi_order.rs also pass under miri but take half an hour more;
+# run them with MIRI_ALL=1.
+tests=(--test model --test stress --test cursor --test tag_range --test iter_rev)
+if [ "${MIRI_ALL:-0}" = 1 ]; then
+  tests+=(--test api --test multi_order)
+fi
 cargo +nightly miri test "${tests[@]}"
 cargo +nightly miri run --example basic
