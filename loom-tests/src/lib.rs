@@ -48,7 +48,8 @@ mod support {
         let counter = runs.clone();
         let start = Instant::now();
         builder.check(move || {
-            counter.fetch_add(1, Ordering::Relaxed);
+            let n = counter.fetch_add(1, Ordering::Relaxed) + 1;
+            let _report = ReportOnPanic(n);
             f();
         });
         let line = format!(
@@ -66,6 +67,17 @@ mod support {
                 .open(path)
             {
                 let _ = writeln!(f, "{line}");
+            }
+        }
+    }
+
+    /// Names the execution that failed, for reproducing it.
+    struct ReportOnPanic(usize);
+
+    impl Drop for ReportOnPanic {
+        fn drop(&mut self) {
+            if std::thread::panicking() {
+                eprintln!("loom: execution {} of the model failed", self.0);
             }
         }
     }

@@ -6,8 +6,10 @@
 //! more leaves); DIRTY is on 1, 3 and 20, TOWRITE on 20 and 35. The writer
 //! clears DIRTY on 3 (the leaf's summary must stay, 1 is still dirty),
 //! clears TOWRITE on 35 (that leaf's summary goes), then runs
-//! `tag_range(.., DIRTY, TOWRITE)` (1 gains TOWRITE, summaries rise). Two
-//! readers walk DIRTY and TOWRITE concurrently: entries marked throughout
+//! `tag_range(.., DIRTY, TOWRITE)` (1 gains TOWRITE, summaries rise), all
+//! under one lock acquisition. A reader walks DIRTY (one model) or TOWRITE
+//! (a second model; one reader each keeps the state space small enough
+//! for a preemption bound of 2) concurrently: entries marked throughout
 //! (DIRTY: 1 and 20; TOWRITE: 20) are always yielded, each entry at most
 //! once, in increasing order, and only entries that carried the mark at
 //! some moment.
@@ -50,30 +52,57 @@ fn assert_walk(walk: &[u64], always: &[u64], maybe: &[u64], what: &str) {
     }
 }
 
+/// The tree of both `iter_marked_vs_clear_mark_and_tag_range` models.
+fn marked_tree() -> (xradix::Collector, std::sync::Arc<Tree>) {
+    let (collector, xa) = new_tree(Flags::empty());
+    for i in [1, 3, 20, 35] {
+        xa.store(i, Entry::Value(i)).unwrap();
+    }
+    for i in [1, 3, 20] {
+        xa.set_mark(i, Mark::DIRTY);
+    }
+    for i in [20, 35] {
+        xa.set_mark(i, Mark::TOWRITE);
+    }
+    (collector, xa)
+}
+
+/// The writer of both models: one lock acquisition for the three changes.
+fn change_marks(xa: &Tree) {
+    let locked = xa.lock();
+    locked.clear_mark(3, Mark::DIRTY);
+    locked.clear_mark(35, Mark::TOWRITE);
+    assert_eq!(locked.tag_range(.., Mark::DIRTY, Mark::TOWRITE), 2);
+}
+
 #[test]
-fn iter_marked_vs_clear_mark_and_tag_range() {
-    model("iter_marked_vs_clear_mark_and_tag_range", || {
-        let (collector, xa) = new_tree(Flags::empty());
-        for i in [1, 3, 20, 35] {
-            xa.store(i, Entry::Value(i)).unwrap();
-        }
-        for i in [1, 3, 20] {
-            xa.set_mark(i, Mark::DIRTY);
-        }
-        for i in [20, 35] {
-            xa.set_mark(i, Mark::TOWRITE);
-        }
+fn iter_marked_vs_clear_mark_and_tag_range_dirty_walk() {
+    model(
+        "iter_marked_vs_clear_mark_and_tag_range (DIRTY walk)",
+        || {
+            let (collector, xa) = marked_tree();
+            let dirty = reader(&collector, &xa, |xa, g| marked(xa, Mark::DIRTY, g));
+            let w = writer(&xa, change_marks);
+            w.join().unwrap();
+            assert_walk(&dirty.join().unwrap(), &[1, 20], &[3], "DIRTY walk");
+            xa.check_invariants();
+        },
+    );
+}
 
-        let dirty = reader(&collector, &xa, |xa, g| marked(xa, Mark::DIRTY, g));
-        let towrite = reader(&collector, &xa, |xa, g| marked(xa, Mark::TOWRITE, g));
-        xa.clear_mark(3, Mark::DIRTY);
-        xa.clear_mark(35, Mark::TOWRITE);
-        assert_eq!(xa.tag_range(.., Mark::DIRTY, Mark::TOWRITE), 2);
-
-        assert_walk(&dirty.join().unwrap(), &[1, 20], &[3], "DIRTY walk");
-        assert_walk(&towrite.join().unwrap(), &[20], &[1, 35], "TOWRITE walk");
-        xa.check_invariants();
-    });
+#[test]
+fn iter_marked_vs_clear_mark_and_tag_range_towrite_walk() {
+    model(
+        "iter_marked_vs_clear_mark_and_tag_range (TOWRITE walk)",
+        || {
+            let (collector, xa) = marked_tree();
+            let towrite = reader(&collector, &xa, |xa, g| marked(xa, Mark::TOWRITE, g));
+            let w = writer(&xa, change_marks);
+            w.join().unwrap();
+            assert_walk(&towrite.join().unwrap(), &[20], &[1, 35], "TOWRITE walk");
+            xa.check_invariants();
+        },
+    );
 }
 
 #[test]
@@ -86,8 +115,11 @@ fn iter_marked_vs_erase() {
         }
 
         let dirty = reader(&collector, &xa, |xa, g| marked(xa, Mark::DIRTY, g));
-        xa.erase(3);
-        xa.erase(1);
+        let w = writer(&xa, |xa| {
+            xa.erase(3);
+            xa.erase(1);
+        });
+        w.join().unwrap();
 
         assert_walk(&dirty.join().unwrap(), &[20], &[1, 3], "DIRTY walk");
         xa.check_invariants();
