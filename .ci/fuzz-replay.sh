@@ -38,7 +38,7 @@ replay() {
     echo "fuzz-replay: FAILED ($what)"
     exit 1
   fi
-  grep -E '^#[0-9]+ +(INITED|DONE)' target/replay.log | tail -n 1 | sed 's/^/  /'
+  grep -E '^#[0-9]+[[:space:]]+(INITED|DONE)' target/replay.log | tail -n 1 | sed 's/^/  /'
 }
 
 mkdir -p target
