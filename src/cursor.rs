@@ -279,7 +279,7 @@ impl<'a, 'g, T: Send + Sync + 'static, V: Value> Cursor<'a, 'g, T, V> {
             unsafe { self.walk.load(self.root) };
         }
         // SAFETY: as in `load`; the walk is fresh.
-        unsafe { self.walk.order() }
+        unsafe { self.walk.order(self.root) }
     }
 
     /// The first call after the cursor is made or [`set`](Cursor::set)
@@ -805,7 +805,7 @@ impl<'l, T: Send + Sync + 'static, V: Value> CursorMut<'l, T, V> {
         }
         let last = if !self.walk.entry().is_null() {
             // SAFETY: the walk is fresh and made under the lock.
-            unsafe { self.walk.entry_range() }.1
+            unsafe { self.walk.entry_range_locked() }.1
         } else {
             self.walk.index
         };

@@ -218,7 +218,7 @@ impl<T: Send + Sync + 'static, V: Value> Locked<'_, T, V> {
                         marks |= mark.bit();
                     }
                 }
-                (walk.entry_range().0, walk.order())
+                (walk.entry_range_locked().0, walk.order_locked())
             };
             f(Record {
                 index,

@@ -25,13 +25,42 @@
 //! Nodes carry no parent pointer and no offset: the cursor keeps the path
 //! it walked, and a slot's offset follows from the index. That keeps the
 //! node at 8 + 8·64 + 8·3 = 544 bytes, 8.5 bytes per slot.
+//!
+//! # Sibling runs and the change count
+//!
+//! A multi-order entry inside a node is a canonical slot followed by
+//! sibling slots that point back at it. A reader that lands on a sibling
+//! needs two loads (the sibling, then the canonical slot), and a writer can
+//! act between them: erase the multi-order entry and store an order-0
+//! entry at the canonical index. The canonical slot then holds an entry
+//! that never covered the reader's index. Re-reading the sibling does not
+//! help, since a later `store_order` can put the very same sibling word
+//! back (an ABA).
+//!
+//! So every node has a *change count* (`seq`), a sequence lock for its
+//! sibling runs: a writer makes it odd before it writes or removes any
+//! sibling word in the node and even again after, and a reader that follows
+//! a sibling reads the count before and after its loads and tries again if
+//! it was odd or moved ([`Node::read_begin`], [`Node::read_valid`]). Slots
+//! that hold no sibling before or after a change are written outside the
+//! count, so the common paths (plain loads, order-0 stores) never touch it.
+//!
+//! Why that is enough: within a validated window no sibling word of the
+//! node changed, so the sibling the reader loaded stayed in place for the
+//! whole window, and a node whose slot `s` holds a sibling of `c` always
+//! has, in slot `c`, an entry whose range holds `s` (writers keep that true
+//! at every store outside a counted change: the only store to `c` outside
+//! one replaces the entry with another of the same order). The canonical
+//! load therefore returns an entry that covered the index when it was made.
+//! The count is 32 bits: a reader would have to sleep through 2^31
+//! multi-order changes to one node between two loads to be fooled.
 
 use alloc::boxed::Box;
 use core::cell::Cell;
 
 use crate::entry::{self, Word, NULL};
 use crate::mark::MARKS;
-use crate::sync::{AtomicPtr, AtomicU64, Ordering};
+use crate::sync::{fence, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 
 /// log2 of the slots per node (the kernel's `XA_CHUNK_SHIFT`).
 #[cfg(not(any(xradix_small_nodes, xradix_loom)))]
@@ -54,11 +83,14 @@ pub(crate) const MAX_HEIGHT: usize = 64_usize.div_ceil(CHUNK_SHIFT as usize);
 #[repr(C)]
 pub(crate) struct Node {
     /// Bits of the index below this node's slots. Fixed at creation.
-    pub(crate) shift: u32,
+    shift: u8,
     /// Non-empty slots (entries, siblings and nodes). Writers only.
     count: Cell<u8>,
     /// Slots holding a value entry or one of its siblings. Writers only.
     nr_values: Cell<u8>,
+    /// The change count of the node's sibling runs: odd while a writer
+    /// changes them (see the module docs).
+    seq: AtomicU32,
     /// One bitmap per mark; bit `i` is slot `i`'s mark (or summary).
     pub(crate) marks: [AtomicU64; MARKS],
     /// The slot words; see [`entry`](crate::entry) for the encoding.
@@ -68,13 +100,60 @@ pub(crate) struct Node {
 impl Node {
     /// A new empty node at `shift`, not yet reachable by anyone.
     pub(crate) fn alloc(shift: u32) -> *mut Node {
+        debug_assert!(shift < 64);
         Box::into_raw(Box::new(Node {
-            shift,
+            shift: shift as u8,
+            seq: AtomicU32::new(0),
             count: Cell::new(0),
             nr_values: Cell::new(0),
             slots: core::array::from_fn(|_| AtomicPtr::new(NULL)),
             marks: core::array::from_fn(|_| AtomicU64::new(0)),
         }))
+    }
+
+    /// Bits of the index below this node's slots. Fixed at creation.
+    #[inline(always)]
+    pub(crate) fn shift(&self) -> u32 {
+        self.shift as u32
+    }
+
+    /// Starts a change to the node's sibling runs: readers that follow a
+    /// sibling meanwhile try again. Writers only, and not nested; the
+    /// change ends when the returned guard is dropped.
+    #[inline]
+    pub(crate) fn begin_change(&self) -> ChangeGuard<'_> {
+        // Relaxed load: only writers store the count, under the lock.
+        let s = self.seq.load(Ordering::Relaxed);
+        debug_assert!(s & 1 == 0, "nested sibling-run change");
+        // Relaxed store, then a Release fence: a reader whose Acquire slot
+        // load sees any store made after this fence synchronises with it
+        // through its own Acquire fence in `read_valid`, and so reads the
+        // odd count (or a later one) there.
+        self.seq.store(s.wrapping_add(1), Ordering::Relaxed);
+        fence(Ordering::Release);
+        ChangeGuard(self)
+    }
+
+    /// A reader's start of a validated read of sibling runs: the count,
+    /// or `None` while a writer is changing them.
+    #[inline]
+    pub(crate) fn read_begin(&self) -> Option<u32> {
+        // Acquire: pairs with the Release store that ended the last change,
+        // so the slot loads that follow see at least its stores.
+        let s = self.seq.load(Ordering::Acquire);
+        (s & 1 == 0).then_some(s)
+    }
+
+    /// Whether no change to the node's sibling runs overlapped the loads
+    /// made since [`Node::read_begin`] returned `s`.
+    #[inline]
+    pub(crate) fn read_valid(&self, s: u32) -> bool {
+        // Acquire fence: if any slot load since `read_begin` saw a store a
+        // writer made inside a change, the writer's Release fence after
+        // making the count odd synchronises with this fence, and the load
+        // below sees the odd count or a later one.
+        fence(Ordering::Acquire);
+        self.seq.load(Ordering::Relaxed) == s
     }
 
     /// Frees a node nobody can reach any more.
@@ -186,8 +265,54 @@ impl Node {
         let _ = node;
     }
 
+    /// What covers slot `offset`, read lock-free as one snapshot of the
+    /// node's sibling runs: the canonical slot, the word it holds and, when
+    /// `count_span` is set, how many slots the entry spans (1 otherwise).
+    /// `None` while a writer changes the node's sibling runs, or when one
+    /// changed them during the read: the caller walks again.
+    ///
+    /// A slot that holds no sibling costs one load and no count check: a
+    /// word in its own slot covers that slot's indices by itself.
+    #[inline]
+    pub(crate) fn read_covering(
+        &self,
+        offset: usize,
+        count_span: bool,
+    ) -> Option<(usize, Word, usize)> {
+        let w = self.load(offset);
+        if !count_span && !entry::is_sibling(w) {
+            return Some((offset, w, 1));
+        }
+        self.read_covering_slow(offset, count_span)
+    }
+
+    #[inline(never)]
+    fn read_covering_slow(&self, offset: usize, count_span: bool) -> Option<(usize, Word, usize)> {
+        let s = self.read_begin()?;
+        // Loaded again after the count: the first load came before it.
+        let w = self.load(offset);
+        let (canonical, w) = match entry::as_sibling(w) {
+            Some(c) => (c, self.load(c)),
+            None => (offset, w),
+        };
+        if canonical != offset && !entry::is_leaf(w) {
+            // A sibling of something that is no entry: the run is being
+            // rewritten (a split into subtrees, or the node left the tree).
+            return None;
+        }
+        let mut end = canonical + 1;
+        if count_span && entry::is_leaf(w) {
+            while end < SLOTS && entry::as_sibling(self.load(end)) == Some(canonical) {
+                end += 1;
+            }
+        }
+        self.read_valid(s)
+            .then_some((canonical, w, end - canonical))
+    }
+
     /// The canonical slot and slot count of the entry in slot `offset`
-    /// (following a sibling back to its canonical slot).
+    /// (following a sibling back to its canonical slot). Writers only: a
+    /// reader uses [`Node::read_covering`].
     pub(crate) fn entry_span(&self, offset: usize) -> (usize, usize) {
         let canonical = entry::as_sibling(self.load(offset)).unwrap_or(offset);
         let mut end = canonical + 1;
@@ -195,6 +320,20 @@ impl Node {
             end += 1;
         }
         (canonical, end - canonical)
+    }
+}
+
+/// A change to a node's sibling runs in progress; dropping it ends the
+/// change ([`Node::begin_change`]).
+pub(crate) struct ChangeGuard<'a>(&'a Node);
+
+impl Drop for ChangeGuard<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        let s = self.0.seq.load(Ordering::Relaxed);
+        // Release: a reader that reads the even count with Acquire in
+        // `read_begin` sees every slot store of the change.
+        self.0.seq.store(s.wrapping_add(1), Ordering::Release);
     }
 }
 

@@ -23,9 +23,20 @@
 //! change, so a poisoned mutex is simply taken over.
 
 #[cfg(not(xradix_loom))]
-pub(crate) use core::sync::atomic::{AtomicPtr, AtomicU64, AtomicU8, Ordering};
+pub(crate) use core::sync::atomic::{fence, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, Ordering};
 #[cfg(xradix_loom)]
-pub(crate) use loom::sync::atomic::{AtomicPtr, AtomicU64, AtomicU8, Ordering};
+pub(crate) use loom::sync::atomic::{fence, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, Ordering};
+
+/// A pause in a reader's retry loop (a writer is in the middle of a change
+/// it will finish soon). Under loom, a yield, so that the model lets the
+/// writer run instead of exploring the spin for ever.
+#[inline]
+pub(crate) fn spin_hint() {
+    #[cfg(xradix_loom)]
+    loom::thread::yield_now();
+    #[cfg(not(xradix_loom))]
+    core::hint::spin_loop();
+}
 
 /// Counters that only writers change and readers only report (`len`): they
 /// order nothing, so they stay plain atomics even under loom, where every

@@ -300,11 +300,8 @@ impl<T: Send + Sync + 'static, V: Value> XArray<T, V> {
     #[must_use]
     pub fn get_mark(&self, index: u64, mark: Mark) -> bool {
         let _guard = self.writer_guard();
-        let mut walk = Walk::new(index);
         // SAFETY: `_guard` is pinned to our collector.
-        let w = unsafe { walk.load(&self.root) };
-        // SAFETY: as above; the walk is fresh.
-        !w.is_null() && unsafe { walk.is_marked(&self.root, mark.index()) }
+        unsafe { walk::lookup_mark(&self.root, index, mark.index()) }
     }
 
     /// Whether any entry carries `mark` (the kernel's `xa_marked`). In a
@@ -337,12 +334,8 @@ impl<T: Send + Sync + 'static, V: Value> XArray<T, V> {
     #[must_use]
     pub fn get_order(&self, index: u64) -> u32 {
         let _guard = self.writer_guard();
-        let mut walk = Walk::new(index);
         // SAFETY: `_guard` is pinned to our collector.
-        unsafe {
-            walk.load(&self.root);
-            walk.order()
-        }
+        unsafe { walk::lookup_order(&self.root, index) }.1
     }
 
     /// How many entries the tree holds; a multi-order entry and a
@@ -743,7 +736,7 @@ impl<'a, T: Send + Sync + 'static, V: Value> Locked<'a, T, V> {
     pub fn get_order(&self, index: u64) -> u32 {
         let (walk, _) = self.peek(index);
         // SAFETY: we hold the lock; the walk is fresh.
-        unsafe { walk.order() }
+        unsafe { walk.order_locked() }
     }
 
     /// Stores `entry` at `index` and returns what was there (the kernel's

@@ -29,7 +29,7 @@ impl Root {
         }
         // SAFETY: the lock keeps the tree's nodes alive.
         let top = unsafe { &*entry::as_node(head) };
-        if start > node::max_index(top.shift) {
+        if start > node::max_index(top.shift()) {
             return Some(start);
         }
         // Descend along `start` while the slots we pass contain it, then
@@ -38,11 +38,11 @@ impl Root {
         let mut path = [top as *const node::Node; node::MAX_HEIGHT];
         let mut depth = 1;
         let mut index = start;
-        let mut offset = node::offset_of(start, top.shift);
+        let mut offset = node::offset_of(start, top.shift());
         loop {
             // SAFETY: on the path, under the lock.
             let n = unsafe { &*path[depth - 1] };
-            let usable = node::usable_slots(n.shift);
+            let usable = node::usable_slots(n.shift());
             let bits = if offset < usable {
                 n.marks(FREE_MARK) & node::bit_range(offset, usable - offset)
             } else {
@@ -50,18 +50,18 @@ impl Root {
             };
             if bits == 0 {
                 if depth == 1 {
-                    return node::max_index(n.shift).checked_add(1);
+                    return node::max_index(n.shift()).checked_add(1);
                 }
                 depth -= 1;
                 // SAFETY: as above.
                 let parent = unsafe { &*path[depth - 1] };
-                offset = node::offset_of(index, parent.shift) + 1;
+                offset = node::offset_of(index, parent.shift()) + 1;
                 continue;
             }
             let i = bits.trailing_zeros() as usize;
-            let slot_start = node::slot_start(index, n.shift, i);
+            let slot_start = node::slot_start(index, n.shift(), i);
             let contains_start =
-                slot_start <= start && start <= slot_start | node::low_mask(n.shift);
+                slot_start <= start && start <= slot_start | node::low_mask(n.shift());
             index = if contains_start { start } else { slot_start };
             let w = n.load(i);
             if w.is_null() {
@@ -71,7 +71,7 @@ impl Root {
                 path[depth] = entry::as_node(w);
                 depth += 1;
                 offset = if contains_start {
-                    node::offset_of(start, n.shift - CHUNK_SHIFT)
+                    node::offset_of(start, n.shift() - CHUNK_SHIFT)
                 } else {
                     0
                 };

@@ -45,8 +45,8 @@ impl Root {
         }
         // SAFETY: the lock keeps the tree alive.
         let top = unsafe { &*entry::as_node(head) };
-        if top.shift % CHUNK_SHIFT != 0 || top.shift >= 64 {
-            return Err(format!("top node has shift {}", top.shift));
+        if top.shift() % CHUNK_SHIFT != 0 || top.shift() >= 64 {
+            return Err(format!("top node has shift {}", top.shift()));
         }
         for m in self.entry_marks() {
             let has = top.marks(m) != 0;
@@ -58,7 +58,7 @@ impl Root {
             }
         }
         let w0 = top.load(0);
-        if top.count() == 1 && !w0.is_null() && (entry::is_node(w0) || top.shift == 0) {
+        if top.count() == 1 && !w0.is_null() && (entry::is_node(w0) || top.shift() == 0) {
             return Err(String::from(
                 "the top node holds only slot 0 and was not shrunk",
             ));
@@ -75,10 +75,10 @@ impl Root {
         let here = |what: String| {
             format!(
                 "node at shift {} covering from {base:#x}: {what}",
-                node.shift
+                node.shift()
             )
         };
-        let usable = node::usable_slots(node.shift);
+        let usable = node::usable_slots(node.shift());
         let mut used = 0;
         let mut values = 0;
         let mut entries = 0;
@@ -86,7 +86,7 @@ impl Root {
         while i < SLOTS {
             let w = node.load(i);
             let bit = 1u64 << i;
-            let slot_base = base | ((i as u64) << node.shift);
+            let slot_base = base | ((i as u64) << node.shift());
             if i >= usable && !w.is_null() {
                 return Err(here(format!(
                     "slot {i} lies past index 2^64 but holds {w:p}"
@@ -120,8 +120,11 @@ impl Root {
             if entry::is_node(w) {
                 // SAFETY: children of a live node are alive under the lock.
                 let child = unsafe { &*entry::as_node(w) };
-                if child.shift + CHUNK_SHIFT != node.shift {
-                    return Err(here(format!("child in slot {i} has shift {}", child.shift)));
+                if child.shift() + CHUNK_SHIFT != node.shift() {
+                    return Err(here(format!(
+                        "child in slot {i} has shift {}",
+                        child.shift()
+                    )));
                 }
                 if child.count() == 0 {
                     return Err(here(format!("child in slot {i} is empty")));

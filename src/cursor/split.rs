@@ -51,7 +51,7 @@ impl Root {
             return Ok(());
         }
         // SAFETY: the walk is fresh, under the lock.
-        let from = unsafe { walk.order() };
+        let from = unsafe { walk.order_locked() };
         if order >= from {
             return Err(Error::invalid(InvalidInput::SplitOrder {
                 index,
@@ -72,7 +72,10 @@ impl Root {
             *marked = self.entry_marks().contains(&m) && node.marks(m) & (1 << canonical) != 0;
         }
 
-        if level == node.shift {
+        // The sibling run changes: inside a counted change of the node, so
+        // that readers following a sibling meanwhile try again.
+        let change = node.begin_change();
+        if level == node.shift() {
             let piece = 1usize << (order - level);
             for c in (canonical + piece..canonical + span).step_by(piece) {
                 share::<T>(w);
@@ -87,7 +90,7 @@ impl Root {
                 }
             }
         } else {
-            let depth = (node.shift - level) / CHUNK_SHIFT;
+            let depth = (node.shift() - level) / CHUNK_SHIFT;
             let per_slot = (0..depth).fold(0u64, |sum, l| {
                 sum.saturating_add((SLOTS as u64).saturating_pow(l))
             });
@@ -101,7 +104,7 @@ impl Root {
             }
             // Siblings first, the canonical slot last (see the module docs).
             for i in (canonical..canonical + span).rev() {
-                let sub = build::<T>(node.shift - CHUNK_SHIFT, level, order, w, &marks);
+                let sub = build::<T>(node.shift() - CHUNK_SHIFT, level, order, w, &marks);
                 node.publish(i, entry::node_word(sub));
             }
             for (m, &marked) in marks.iter().enumerate() {
@@ -116,6 +119,7 @@ impl Root {
             // entry held (the item lives on in the pieces).
             unshare::<T>(w);
         }
+        drop(change);
         self.bump_version();
         let pieces = 1usize << (from - order);
         let len = self.writer.len.load(Ordering::Relaxed);

@@ -49,10 +49,17 @@ impl Root {
         }
         // SAFETY: the lock keeps the tree alive.
         let top = unsafe { &*entry::as_node(head) };
-        if start > node::max_index(top.shift) {
+        if start > node::max_index(top.shift()) {
             return 0;
         }
-        let tagged = tag_node(top, 0, start, end.min(node::max_index(top.shift)), from, to);
+        let tagged = tag_node(
+            top,
+            0,
+            start,
+            end.min(node::max_index(top.shift())),
+            from,
+            to,
+        );
         if let (Some(t), true) = (to, tagged > 0) {
             self.marks.store(
                 self.marks.load(Ordering::Relaxed) | 1 << t,
@@ -66,7 +73,7 @@ impl Root {
 /// Tags the entries of the subtree `node`, whose first index is `base`,
 /// that meet `start ..= end` (which lies within the subtree).
 fn tag_node(node: &Node, base: u64, start: u64, end: u64, from: usize, to: Option<usize>) -> usize {
-    let shift = node.shift;
+    let shift = node.shift();
     let mut lo = ((start - base) >> shift) as usize;
     let hi = ((end - base) >> shift) as usize;
     if lo > 0 {

@@ -30,7 +30,7 @@ use core::mem::MaybeUninit;
 use super::Root;
 use crate::entry::{self, Word, NULL, RETRY, ZERO};
 use crate::node::{self, Node, CHUNK_SHIFT, MAX_HEIGHT};
-use crate::sync::Ordering;
+use crate::sync::{self, Ordering};
 
 /// What a scan is looking for.
 #[derive(Clone, Copy)]
@@ -75,25 +75,115 @@ pub(crate) unsafe fn lookup(root: &Root, index: u64) -> Word {
             return if index == 0 { w } else { NULL };
         }
         // SAFETY: loaded from the head under the caller's guard or lock.
-        if index > node::max_index(unsafe { &*entry::as_node(w) }.shift) {
+        if index > node::max_index(unsafe { &*entry::as_node(w) }.shift()) {
             return NULL;
         }
         while entry::is_node(w) {
             // SAFETY: loaded from a live slot under the caller's guard.
             let node = unsafe { &*entry::as_node(w) };
-            w = node.load(node::offset_of(index, node.shift));
-            if let Some(canonical) = entry::as_sibling(w) {
-                w = node.load(canonical);
-                if entry::is_node(w) || entry::is_sibling(w) {
-                    // A split or store is rewriting this range.
-                    continue 'walk;
-                }
-            }
+            // A sibling is followed to its canonical slot under the node's
+            // change count (see `Node::read_covering`).
+            let Some((_, covering, _)) =
+                node.read_covering(node::offset_of(index, node.shift()), false)
+            else {
+                sync::spin_hint();
+                continue 'walk;
+            };
+            w = covering;
             if w == RETRY {
                 continue 'walk;
             }
         }
         return w;
+    }
+}
+
+/// The entry covering `index` and its order (0 for a hole), read as one
+/// snapshot: the order counts a sibling run no writer was changing.
+///
+/// # Safety
+/// As for [`Walk::load`].
+pub(crate) unsafe fn lookup_order(root: &Root, index: u64) -> (Word, u32) {
+    // SAFETY: the caller's contract.
+    let (w, shift, span) = unsafe { lookup_with(root, index, true, |_, _, span| span) };
+    if w.is_null() || w == ZERO {
+        (w, 0)
+    } else {
+        (w, shift + span.trailing_zeros())
+    }
+}
+
+/// Whether the entry covering `index` carries mark `m`, the mark bit read
+/// in the same snapshot of the node as the entry.
+///
+/// # Safety
+/// As for [`Walk::load`].
+pub(crate) unsafe fn lookup_mark(root: &Root, index: u64, m: usize) -> bool {
+    // SAFETY: the caller's contract.
+    let (w, _, bit) = unsafe {
+        lookup_with(root, index, false, |node, canonical, _| match node {
+            Some(node) => (node.marks(m) >> canonical) as usize & 1,
+            // The head holds the entry for index 0: its marks are the root's.
+            None => (root.marks.load(Ordering::Relaxed) >> m) as usize & 1,
+        })
+    };
+    !w.is_null() && w != ZERO && bit != 0
+}
+
+/// Walks to `index` and, in the node holding what covers it, reads the
+/// covering word together with `extra(Some(node), canonical, span)` inside
+/// one validated snapshot of the node's sibling runs. Returns the word, the
+/// node's shift and `extra`. When the head holds the entry (index 0 of a
+/// one-entry tree), `extra(None, 0, 1)` is read right after the head.
+///
+/// # Safety
+/// As for [`Walk::load`].
+#[inline]
+unsafe fn lookup_with(
+    root: &Root,
+    index: u64,
+    count_span: bool,
+    extra: impl Fn(Option<&Node>, usize, usize) -> usize,
+) -> (Word, u32, usize) {
+    'walk: loop {
+        // Acquire: pairs with the Release store that published the head.
+        let mut w = root.head.load(Ordering::Acquire);
+        if !entry::is_node(w) {
+            return if index == 0 {
+                (w, 0, extra(None, 0, 1))
+            } else {
+                (NULL, 0, 0)
+            };
+        }
+        // SAFETY: loaded from the head under the caller's guard or lock.
+        if index > node::max_index(unsafe { &*entry::as_node(w) }.shift()) {
+            return (NULL, 0, 0);
+        }
+        loop {
+            // SAFETY: loaded from a live slot under the caller's guard.
+            let node = unsafe { &*entry::as_node(w) };
+            let offset = node::offset_of(index, node.shift());
+            let Some(s) = node.read_begin() else {
+                sync::spin_hint();
+                continue 'walk;
+            };
+            let Some((canonical, covering, span)) = node.read_covering(offset, count_span) else {
+                sync::spin_hint();
+                continue 'walk;
+            };
+            if covering == RETRY {
+                continue 'walk;
+            }
+            if entry::is_node(covering) {
+                w = covering;
+                continue;
+            }
+            let x = extra(Some(node), canonical, span);
+            if !node.read_valid(s) {
+                continue 'walk;
+            }
+            return (covering, node.shift(), x);
+        }
     }
 }
 
@@ -242,7 +332,7 @@ impl Walk {
             // SAFETY: `w` was loaded from the head or a slot while the
             // caller's guard (or the lock) keeps its node allocated.
             let node = unsafe { &*ptr };
-            if self.depth == 0 && self.index > node::max_index(node.shift) {
+            if self.depth == 0 && self.index > node::max_index(node.shift()) {
                 self.settle(0, NULL);
                 return NULL;
             }
@@ -255,16 +345,17 @@ impl Walk {
             }
             self.path[self.depth].write(ptr);
             self.depth += 1;
-            let mut offset = node::offset_of(self.index, node.shift);
-            w = node.load(offset);
-            if let Some(canonical) = entry::as_sibling(w) {
-                offset = canonical;
-                w = node.load(canonical);
-                if entry::is_node(w) || entry::is_sibling(w) {
-                    // A split or store is rewriting this range.
-                    w = RETRY;
-                }
-            }
+            // A sibling is followed to its canonical slot under the node's
+            // change count (see `Node::read_covering`).
+            let (offset, covering) =
+                match node.read_covering(node::offset_of(self.index, node.shift()), false) {
+                    Some((canonical, covering, _)) => (canonical, covering),
+                    None => {
+                        sync::spin_hint();
+                        (0, RETRY)
+                    }
+                };
+            w = covering;
             if w == RETRY {
                 self.depth = 0;
                 w = root.head.load(Ordering::Acquire);
@@ -285,20 +376,17 @@ impl Walk {
         if self.fresh && self.depth > 0 {
             // SAFETY: the path was built under the caller's guard or lock.
             let node = unsafe { &*self.node_at(self.depth - 1) };
-            if (old ^ index) & !node::low_mask(node.shift + CHUNK_SHIFT) == 0 {
-                let offset = node::offset_of(index, node.shift);
-                let w = node.load(offset);
-                if entry::is_node(w) {
-                    // SAFETY: as above.
-                    return unsafe { self.descend(root, w) };
-                }
-                let (offset, w) = match entry::as_sibling(w) {
-                    Some(c) => (c, node.load(c)),
-                    None => (offset, w),
-                };
-                if !entry::is_internal(w) || w == ZERO {
-                    self.settle(offset, w);
-                    return w;
+            if (old ^ index) & !node::low_mask(node.shift() + CHUNK_SHIFT) == 0 {
+                let offset = node::offset_of(index, node.shift());
+                if let Some((offset, w, _)) = node.read_covering(offset, false) {
+                    if entry::is_node(w) {
+                        // SAFETY: as above.
+                        return unsafe { self.descend(root, w) };
+                    }
+                    if !entry::is_internal(w) || w == ZERO {
+                        self.settle(offset, w);
+                        return w;
+                    }
                 }
             }
         }
@@ -306,17 +394,44 @@ impl Walk {
         unsafe { self.load(root) }
     }
 
-    /// The order of the entry the walk is on (0 for a hole).
+    /// The order of the entry the walk is on (0 for a hole). Its sibling
+    /// run is counted in a validated snapshot of the node; if the entry
+    /// changed since the walk was made, the walk is made again and the
+    /// order is that of what covers the index now.
     ///
     /// # Safety
     /// As for [`Walk::load`]; the walk is fresh.
-    pub(crate) unsafe fn order(&self) -> u32 {
+    pub(crate) unsafe fn order(&mut self, root: &Root) -> u32 {
+        loop {
+            let Some(ptr) = self.leaf_node().filter(|_| !self.entry.is_null()) else {
+                return 0;
+            };
+            // SAFETY: the caller's contract.
+            let node = unsafe { &*ptr };
+            let offset = node::offset_of(self.index, node.shift());
+            if let Some((canonical, w, span)) = node.read_covering(offset, true) {
+                if canonical == self.offset && w == self.entry {
+                    return node.shift() + span.trailing_zeros();
+                }
+            }
+            sync::spin_hint();
+            // SAFETY: the caller's contract.
+            unsafe { self.load(root) };
+        }
+    }
+
+    /// The order of the entry the walk is on, for a writer holding the
+    /// lock (no snapshot needed).
+    ///
+    /// # Safety
+    /// The lock is held; the walk is fresh and was made under it.
+    pub(crate) unsafe fn order_locked(&self) -> u32 {
         match self.leaf_node() {
             Some(ptr) if !self.entry.is_null() => {
                 // SAFETY: the caller's contract.
                 let node = unsafe { &*ptr };
                 let (_, span) = node.entry_span(self.offset);
-                node.shift + span.trailing_zeros()
+                node.shift() + span.trailing_zeros()
             }
             _ => 0,
         }
@@ -325,18 +440,33 @@ impl Walk {
     /// The first and last index of the entry the walk is on.
     ///
     /// # Safety
-    /// As for [`Walk::order`].
-    pub(crate) unsafe fn entry_range(&self) -> (u64, u64) {
+    /// As for [`Walk::order_locked`].
+    pub(crate) unsafe fn entry_range_locked(&self) -> (u64, u64) {
         match self.leaf_node() {
             Some(ptr) => {
                 // SAFETY: the caller's contract.
                 let node = unsafe { &*ptr };
-                let first = node::slot_start(self.index, node.shift, self.offset);
+                let first = node::slot_start(self.index, node.shift(), self.offset);
                 // SAFETY: as above.
-                let order = unsafe { self.order() };
+                let order = unsafe { self.order_locked() };
                 (first, first + node::low_mask(order))
             }
             None => (self.index, self.index),
+        }
+    }
+
+    /// The first index of the entry the walk is on: the start of its
+    /// canonical slot, which needs no sibling count.
+    #[inline]
+    fn entry_first(&self) -> u64 {
+        match self.leaf_node() {
+            Some(ptr) => {
+                // SAFETY: the path's nodes stay allocated while the walk is
+                // used (the guard or the lock of every caller).
+                let node = unsafe { &*ptr };
+                node::slot_start(self.index, node.shift(), self.offset)
+            }
+            None => self.index,
         }
     }
 
@@ -405,7 +535,7 @@ impl Walk {
         if !(entry::is_value(w) || entry::is_item(w)) {
             return None;
         }
-        let index = node::slot_start(self.index, node.shift, i);
+        let index = node::slot_start(self.index, node.shift(), i);
         if index > max {
             return None;
         }
@@ -445,9 +575,7 @@ impl Walk {
             let w = unsafe { self.load(root) };
             // SAFETY: as above; the walk is fresh.
             if want.accepts(w) && want.mark.is_none_or(|m| unsafe { self.is_marked(root, m) }) {
-                // SAFETY: as above.
-                let (first, _) = unsafe { self.entry_range() };
-                self.index = first.max(min);
+                self.index = self.entry_first().max(min);
                 return Some(w);
             }
             if self.depth > 0 {
@@ -467,7 +595,7 @@ impl Walk {
                 continue;
             }
             // SAFETY: loaded from the head under the caller's guard.
-            let last = node::max_index(unsafe { &*entry::as_node(head) }.shift);
+            let last = node::max_index(unsafe { &*entry::as_node(head) }.shift());
             if self.index <= last {
                 return None;
             }
@@ -523,17 +651,24 @@ impl Walk {
                             if w.is_null() {
                                 continue;
                             }
-                            found = Some(match entry::as_sibling(w) {
-                                Some(c) => (c, node.load(c)),
-                                None => (i, w),
-                            });
+                            found = Some((i, w));
                             break;
                         }
                     }
                 }
             }
-            let Some((i, w)) = found else {
-                let first = node::slot_start(self.index, node.shift, 0);
+            // A sibling: what covers it, and how far, read as one snapshot
+            // of the node (see `Node::read_covering`); a run being
+            // rewritten reads as a retry.
+            let found = found.map(|(i, w)| match entry::as_sibling(w) {
+                Some(_) if want.mark.is_none() => match node.read_covering(i, true) {
+                    Some((c, w, span)) => (c, w, span),
+                    None => (i, RETRY, 1),
+                },
+                _ => (i, w, 0),
+            });
+            let Some((i, w, span)) = found else {
+                let first = node::slot_start(self.index, node.shift(), 0);
                 let prev = first.checked_sub(1)?;
                 if prev < min {
                     return None;
@@ -546,12 +681,12 @@ impl Walk {
                 self.depth -= 1;
                 // SAFETY: as above.
                 let parent = unsafe { &*self.node_at(self.depth - 1) };
-                offset = node::offset_of(self.index, parent.shift).wrapping_sub(1);
+                offset = node::offset_of(self.index, parent.shift()).wrapping_sub(1);
                 continue;
             };
-            let start = node::slot_start(self.index, node.shift, i);
+            let start = node::slot_start(self.index, node.shift(), i);
             if entry::is_node(w) {
-                let last = start | node::low_mask(node.shift);
+                let last = start | node::low_mask(node.shift());
                 if last < min {
                     return None;
                 }
@@ -563,13 +698,25 @@ impl Walk {
             }
             if w == RETRY || entry::is_sibling(w) {
                 // The node left the tree, or the range is being rewritten:
-                // look again from the end of this slot.
-                self.index = start | node::low_mask(node.shift);
+                // look again from the end of this slot (which is below
+                // where the walk was, so the walk still only goes down).
+                sync::spin_hint();
+                self.index = start | node::low_mask(node.shift());
                 // SAFETY: the caller's contract.
                 return unsafe { self.find_back(root, min, want) };
             }
-            let (_, span) = node.entry_span(i);
-            let last = start + ((span as u64) << node.shift) - 1;
+            let span = if span == 0 {
+                // Found at its own slot: count its siblings. A run counted
+                // while it changes is only used to stop at `min`, never to
+                // move the walk up.
+                match node.read_covering(i, true) {
+                    Some((c, x, span)) if c == i && x == w => span,
+                    _ => 1,
+                }
+            } else {
+                span
+            };
+            let last = start + ((span as u64) << node.shift()) - 1;
             if last < min {
                 return None;
             }
@@ -603,10 +750,16 @@ impl Walk {
             return unsafe { self.find(root, max, want) };
         }
         // The scan skips the siblings of the current entry on its own (they
-        // are neither leaves nor marked), so it can start right after the
-        // canonical slot.
+        // are neither leaves nor marked). It starts after the slot of the
+        // walk's own index, not after the canonical slot: the index lies in
+        // or after the current entry's canonical slot, and a writer may
+        // have turned the slots between into entries of their own, which
+        // lie behind the walk. Starting there keeps the walk going forward.
+        // SAFETY: the path was built under the caller's guard or lock.
+        let node = unsafe { &*self.node_at(self.depth - 1) };
+        let own = node::offset_of(self.index, node.shift());
         // SAFETY: the caller's contract.
-        unsafe { self.scan(root, self.offset + 1, max, want) }
+        unsafe { self.scan(root, own.max(self.offset) + 1, max, want) }
     }
 
     /// Scans forward from slot `offset` of the deepest node on the path.
@@ -634,7 +787,7 @@ impl Walk {
                         if bits != 0 {
                             let i = bits.trailing_zeros() as usize;
                             found = Some((i, node.load(i)));
-                            if node.shift > 0 {
+                            if node.shift() > 0 {
                                 prefetch_marked_children(node, bits & (bits - 1));
                             }
                         }
@@ -655,7 +808,7 @@ impl Walk {
                     // Past the top node we walked through: the tree may
                     // have grown since, so look again from the head.
                     let next =
-                        (self.index | node::low_mask(node.shift + CHUNK_SHIFT)).checked_add(1)?;
+                        (self.index | node::low_mask(node.shift() + CHUNK_SHIFT)).checked_add(1)?;
                     if next > max {
                         return None;
                     }
@@ -668,10 +821,10 @@ impl Walk {
                 self.depth -= 1;
                 // SAFETY: as above.
                 let parent = unsafe { &*self.node_at(self.depth - 1) };
-                offset = node::offset_of(self.index, parent.shift) + 1;
+                offset = node::offset_of(self.index, parent.shift()) + 1;
                 continue;
             };
-            let start = node::slot_start(self.index, node.shift, i);
+            let start = node::slot_start(self.index, node.shift(), i);
             if start > max {
                 return None;
             }

@@ -99,13 +99,13 @@ impl Root {
             let ptr = entry::as_node(w);
             // SAFETY: nodes in the tree stay allocated while we hold the lock.
             let node = unsafe { &*ptr };
-            if walk.depth() == 0 && index > node::max_index(node.shift) {
+            if walk.depth() == 0 && index > node::max_index(node.shift()) {
                 return None;
             }
             walk.push(ptr);
-            let offset = node::offset_of(index, node.shift);
+            let offset = node::offset_of(index, node.shift());
             w = node.load(offset);
-            if node.shift > level {
+            if node.shift() > level {
                 if entry::is_node(w) {
                     continue;
                 }
@@ -113,7 +113,7 @@ impl Root {
                     if !create {
                         return None;
                     }
-                    let child = self.new_node(node.shift - CHUNK_SHIFT);
+                    let child = self.new_node(node.shift() - CHUNK_SHIFT);
                     node.publish(offset, entry::node_word(child));
                     node.set_count(node.count() + 1);
                     w = entry::node_word(child);
@@ -181,10 +181,10 @@ impl Root {
             } else if entry::is_node(head) {
                 // SAFETY: the head node is alive while we hold the lock.
                 let top = unsafe { &*entry::as_node(head) };
-                if top.shift >= level && index <= node::max_index(top.shift) {
+                if top.shift() >= level && index <= node::max_index(top.shift()) {
                     return;
                 }
-                top.shift + CHUNK_SHIFT
+                top.shift() + CHUNK_SHIFT
             } else {
                 if index == 0 && order == 0 {
                     return;
@@ -303,7 +303,10 @@ impl Root {
             }
         }
 
-        // Publish the new contents.
+        // Publish the new contents. Sibling words are written and removed
+        // only inside a counted change of the node, so that a reader that
+        // follows a sibling meanwhile tries again (see `node.rs`).
+        let change = (span > 1).then(|| node.begin_change());
         if new.is_null() {
             // Marks go first: a marked walk must not find a mark on a slot
             // it has already seen empty.
@@ -334,6 +337,7 @@ impl Root {
                 node.clear_marks(FREE_MARK, range);
             }
         }
+        drop(change);
         let now_used = if new.is_null() { 0 } else { span };
         let now_values = if entry::is_value(new) { span } else { 0 };
         node.set_count(node.count() - used + now_used);
@@ -465,7 +469,7 @@ impl Root {
             } else {
                 // SAFETY: the caller's contract.
                 let parent = unsafe { &*walk.node_at(d - 2) };
-                let offset = node::offset_of(walk.index, parent.shift);
+                let offset = node::offset_of(walk.index, parent.shift());
                 parent.publish(offset, NULL);
                 parent.set_count(parent.count() - 1);
                 if self.track_free {
@@ -501,7 +505,7 @@ impl Root {
                 return;
             }
             let w = top.load(0);
-            if w.is_null() || (!entry::is_node(w) && top.shift != 0) {
+            if w.is_null() || (!entry::is_node(w) && top.shift() != 0) {
                 return;
             }
             let mut marks = 0;
@@ -586,7 +590,7 @@ impl Root {
             }
             // SAFETY: as above.
             let parent = unsafe { &*walk.node_at(d - 2) };
-            let bit = 1u64 << node::offset_of(walk.index, parent.shift);
+            let bit = 1u64 << node::offset_of(walk.index, parent.shift());
             let had = parent.marks(m) & bit != 0;
             if had == has {
                 return;
