@@ -494,6 +494,10 @@ pub struct CursorMut<'l, T: Send + Sync + 'static, V: Value = u64> {
     walk: Walk,
     started: bool,
     exhausted: bool,
+    /// Whether [`load`](CursorMut::load) or [`order`](CursorMut::order)
+    /// looked at the cursor's index since it was made or set: `pause` then
+    /// moves past what is there, as after a move.
+    loaded: bool,
     /// `Root::version` when the walk was last made fresh.
     version: usize,
     _not_send: PhantomData<*mut ()>,
@@ -509,12 +513,20 @@ impl<'l, T: Send + Sync + 'static, V: Value> CursorMut<'l, T, V> {
             walk: Walk::new(index),
             started: false,
             exhausted: false,
+            loaded: false,
             version: 0,
             _not_send: PhantomData,
         }
     }
 
+    /// The cursor as a reader, for a move or a load. A walk made before
+    /// the tree changed (through this cursor or through the `Locked` handle
+    /// it came from) is dropped first, so the move starts from the tree as
+    /// it is now, at the cursor's index.
     fn reader(&mut self) -> Cursor<'l, 'l, T, V> {
+        if !self.trusted() {
+            self.walk.invalidate();
+        }
         let walk = core::mem::replace(&mut self.walk, Walk::new(0));
         Cursor {
             root: self.root,
@@ -567,6 +579,7 @@ impl<'l, T: Send + Sync + 'static, V: Value> CursorMut<'l, T, V> {
         self.walk.set(index);
         self.started = false;
         self.exhausted = false;
+        self.loaded = false;
     }
 
     /// See [`Cursor::load`].
@@ -582,6 +595,7 @@ impl<'l, T: Send + Sync + 'static, V: Value> CursorMut<'l, T, V> {
         let mut c = self.reader();
         let e = c.load();
         self.restore(c);
+        self.loaded = true;
         e
     }
 
@@ -598,6 +612,7 @@ impl<'l, T: Send + Sync + 'static, V: Value> CursorMut<'l, T, V> {
         let mut c = self.reader();
         let o = c.order();
         self.restore(c);
+        self.loaded = true;
         o
     }
 
@@ -768,6 +783,13 @@ impl<'l, T: Send + Sync + 'static, V: Value> CursorMut<'l, T, V> {
     /// looks at the new index first. Pausing on the entry at `u64::MAX`
     /// ends the walk.
     ///
+    /// "The entry under it" is what the last move ([`next`](CursorMut::next),
+    /// [`find`](CursorMut::find), [`next_marked`](CursorMut::next_marked),
+    /// ...) or [`load`](CursorMut::load) looked at, as it is *now*: if the
+    /// tree changed since (through the cursor or its `Locked` handle), the
+    /// cursor looks again at its index first. A cursor that was made or
+    /// [`set`](CursorMut::set) and has not looked yet stays where it is.
+    ///
     /// ```
     /// use xradix::{Entry, Mark, XArray};
     /// let xa: XArray = XArray::new();
@@ -795,11 +817,12 @@ impl<'l, T: Send + Sync + 'static, V: Value> CursorMut<'l, T, V> {
     /// assert_eq!(seen, 10);
     /// ```
     pub fn pause(&mut self) {
-        if !self.started {
+        if !self.started && !self.loaded {
             return;
         }
-        if !self.walk.is_fresh() {
-            // A store or split since the last move: look again.
+        if !self.trusted() {
+            // A store, erase or split since the last move, through this
+            // cursor or the `Locked` handle: look again.
             // SAFETY: the lock is held for 'l.
             unsafe { self.walk.load(self.root) };
         }

@@ -676,6 +676,13 @@ impl<'a, T: Send + Sync + 'static, V: Value> Locked<'a, T, V> {
 
     /// A writing cursor at `index` under this lock; see [`CursorMut`].
     ///
+    /// The cursor and this handle may be used in turn: a change made
+    /// through the handle while the cursor lives (a store, erase or split)
+    /// is seen by the cursor's next move, which walks again from its index
+    /// instead of trusting the path it kept. (The alternative, a cursor that
+    /// borrows the handle exclusively, would forbid the common pattern of
+    /// reading through the handle during a walk.)
+    ///
     /// ```
     /// use xradix::{Entry, XArray};
     /// let xa: XArray = XArray::new();

@@ -755,3 +755,107 @@ fn pause_and_resume_a_marked_walk() {
         .collect();
     assert_eq!(left, still_dirty.into_iter().collect::<Vec<_>>());
 }
+
+// ---------------------------------------------------------------------------
+// A writing cursor never acts on a walk made before a change through its
+// own `Locked` handle (issue: stale cursors).
+
+#[test]
+fn cursor_mut_pause_sees_a_store_made_through_the_handle() {
+    let xa: XArray = XArray::new();
+    xa.store(5, Entry::Value(5)).unwrap();
+    for i in 16..=20 {
+        xa.store(i, Entry::Value(i)).unwrap();
+    }
+    let locked = xa.lock();
+    let mut c = locked.cursor_mut(0);
+    assert_eq!(c.find(u64::MAX).and_then(|e| e.value()), Some(5));
+    locked.erase(5);
+    locked.store_order(0, 4, Entry::Value(100)).unwrap();
+    // The entry under the cursor is now the order-4 entry 0..=15.
+    c.pause();
+    assert_eq!(c.index(), 16);
+    let mut seen = vec![];
+    while let Some(v) = c.find(u64::MAX).and_then(|e| e.value()) {
+        seen.push((c.index(), v));
+    }
+    assert_eq!(seen, [(16, 16), (17, 17), (18, 18), (19, 19), (20, 20)]);
+}
+
+#[test]
+fn cursor_mut_next_sees_a_store_made_through_the_handle() {
+    let xa: XArray = XArray::new();
+    xa.store(5, Entry::Value(5)).unwrap();
+    xa.store(63, Entry::Value(63)).unwrap();
+    let locked = xa.lock();
+    let mut c = locked.cursor_mut(5);
+    assert_eq!(c.next().and_then(|e| e.value()), Some(5));
+    locked.erase(5);
+    locked.store_order(0, 3, Entry::Value(100)).unwrap();
+    assert_eq!(locked.load(6).and_then(|e| e.value()), Some(100));
+    assert_eq!(c.next().and_then(|e| e.value()), Some(100));
+    assert_eq!(c.index(), 6);
+    assert_eq!(c.order(), 3);
+}
+
+#[test]
+fn cursor_mut_marks_follow_a_change_through_the_handle() {
+    let xa: XArray = XArray::new();
+    xa.store(5, Entry::Value(5)).unwrap();
+    let locked = xa.lock();
+    let mut c = locked.cursor_mut(5);
+    assert!(c.load().is_some());
+    locked.erase(5);
+    locked.store(5, Entry::Value(6)).unwrap();
+    c.set_mark(Mark::DIRTY);
+    assert!(locked.get_mark(5, Mark::DIRTY));
+    drop(c);
+    drop(locked);
+    xa.check_invariants();
+}
+
+#[test]
+fn pause_after_load_moves_past_the_entry() {
+    let xa: XArray = XArray::new();
+    xa.store(3, Entry::Value(3)).unwrap();
+    xa.store_order(8, 3, Entry::Value(8)).unwrap();
+    let locked = xa.lock();
+    let mut c = locked.cursor_mut(3);
+    assert!(c.load().is_some());
+    c.pause();
+    assert_eq!(c.index(), 4);
+    // Inside a multi-order entry: past the whole entry.
+    c.set(10);
+    assert_eq!(c.load().and_then(|e| e.value()), Some(8));
+    c.pause();
+    assert_eq!(c.index(), 16);
+    // In a hole: one index on.
+    c.set(100);
+    assert!(c.load().is_none());
+    c.pause();
+    assert_eq!(c.index(), 101);
+    // Made or set and never looked: stays.
+    c.set(200);
+    c.pause();
+    assert_eq!(c.index(), 200);
+}
+
+#[test]
+fn relock_loop_with_load_and_pause_visits_every_index_once() {
+    let xa: XArray = XArray::new();
+    for i in 0..40 {
+        xa.store(i, Entry::Value(i)).unwrap();
+    }
+    let mut resume = 0;
+    let mut seen = vec![];
+    while resume < 40 {
+        let locked = xa.lock();
+        let mut c = locked.cursor_mut(resume);
+        if let Some(e) = c.load() {
+            seen.push(e.value().unwrap());
+        }
+        c.pause();
+        resume = c.index();
+    }
+    assert_eq!(seen, (0..40).collect::<Vec<_>>());
+}
