@@ -2,7 +2,11 @@
 # Runs the loom models of loom-tests/ (what each checks: the comment at the
 # top of each loom-tests/tests/*.rs), in three passes:
 #
-# 1. every model, normal build: all must pass;
+# 1. every model, normal build: all must pass. That includes
+#    multi_order_reads (issue 10: reads through a sibling vs erase + store
+#    at the canonical slot, get_order vs a sibling run being written, an
+#    iterator's restart), which were written to fail on the read paths
+#    before the fix of issue 10;
 # 2. the build with `--cfg xradix_loom_broken`, which weakens the head store
 #    that publishes a grown tree (GROW_PUBLISH in src/cursor/write.rs) to
 #    Relaxed: loom must fail the broken_grow_publish model there, and the
