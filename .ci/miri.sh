@@ -24,11 +24,13 @@ MIRIFLAGS="-Zmiri-strict-provenance" cargo +nightly miri test --lib
 # frees).
 export MIRIFLAGS="-Zmiri-tree-borrows -Zmiri-permissive-provenance -Zmiri-ignore-leaks"
 # The model test (every operation, invariants after each step), the
+# documented pattern for a tree with its own collector (no_std_pattern),
+# a panicking item Drop (drop_panic), the
 # threaded stress test, the cursor tests and the bitmap paths (reverse
 # scans, tag_range): about 10 minutes on 2 cores. tests/api.rs and
 # tests/multi_order.rs also pass under miri but take half an hour more;
 # run them with MIRI_ALL=1.
-tests=(--test model --test stress --test cursor --test tag_range --test iter_rev)
+tests=(--test model --test stress --test cursor --test tag_range --test iter_rev --test no_std_pattern --test drop_panic)
 if [ "${MIRI_ALL:-0}" = 1 ]; then
   tests+=(--test api --test multi_order)
 fi

@@ -84,18 +84,31 @@ impl Root {
         word: Word,
         reclaim: &Reclaimer<'_>,
     ) -> Option<Entry<T, V>> {
+        // Until the tree holds `word`, the store owns its reference: if the
+        // pin below (or in `replace`) raises an item's panic, the reference
+        // is given back on the way out instead of leaking.
+        let incoming = Incoming::<T, V>(word, PhantomData);
+        if order > 0 || word.is_null() {
+            // A multi-order store may displace subtrees and items, and may
+            // grow the tree before it does; an erase may retire nodes. Pin
+            // before the first store (see `Reclaimer::prepare`). An order-0
+            // store pins in `replace` only if it displaces an item, which it
+            // knows before any store (a slot that holds something needs no
+            // new nodes).
+            reclaim.prepare();
+        }
         // SAFETY: the caller's contract.
         let target = unsafe { self.target(walk, order, !word.is_null()) };
         let Some(target) = target else {
             // Nothing to erase. (A store always finds its target: the tree
             // was grown for it.)
             debug_assert!(word.is_null());
-            // SAFETY: `word` is not in the tree; hand its reference back.
-            unsafe { write::retire_leaf::<T>(word, reclaim) };
             return None;
         };
         // SAFETY: the caller's contract.
         let replaced = unsafe { self.replace::<T>(walk, target, word, reclaim) };
+        // The tree holds `word` now.
+        core::mem::forget(incoming);
         // SAFETY: an item's old reference was handed to the collector
         // through `reclaim`, whose guard stays pinned while the lock is held.
         unsafe { entry::word_clone(replaced.old) }
@@ -162,6 +175,18 @@ impl Root {
                 unsafe { self.propagate(walk, walk.depth(), m) };
             }
         }
+    }
+}
+
+/// A leaf word on its way into the tree, whose reference is dropped if the
+/// store unwinds before the tree takes it over.
+struct Incoming<T, V: Value>(Word, PhantomData<(::alloc::sync::Arc<T>, V)>);
+
+impl<T, V: Value> Drop for Incoming<T, V> {
+    fn drop(&mut self) {
+        // SAFETY: `self.0` is null or a leaf word whose reference nobody
+        // else owns: the tree never published it.
+        drop(unsafe { entry::word_into_entry::<T, V>(self.0) });
     }
 }
 

@@ -130,30 +130,35 @@
 //! With `default-features = false, features = ["alloc"]` the crate is
 //! `#![no_std]`: there is no global collector and no [`pin`], so the caller
 //! supplies the epoch [`Collector`] when making a tree and pins guards from
-//! a [`LocalHandle`] registered with it (one per thread that reads). The
-//! rest of the API is the same; `alloc` must be available. This example
-//! uses only what a `no_std` build has (the crate is checked for
-//! `x86_64-unknown-none` in CI):
+//! a [`Handle`] the tree hands out ([`XArray::handle`], one per thread that
+//! reads). The rest of the API is the same; `alloc` must be available. This
+//! example uses only what a `no_std` build has (the crate is checked for
+//! `x86_64-unknown-none` in CI, and this pattern runs under miri):
 //!
 //! ```
 //! use xradix::{Collector, Entry, Flags, Mark, XArray};
 //!
-//! let collector = Collector::new();
-//! // One handle per reading thread, registered with the tree's collector.
-//! let handle = collector.register();
-//! let xa: XArray<(), u32> = XArray::with_collector(collector, Flags::empty());
+//! let xa: XArray<(), u32> = XArray::with_collector(Collector::new(), Flags::empty());
 //! for i in 0..100u32 {
 //!     xa.store(u64::from(i) * 7, Entry::Value(i)).unwrap();
 //! }
 //! xa.set_mark(14, Mark::DIRTY);
 //!
+//! // One handle per reading thread. It borrows the tree, so it and its
+//! // guards are dropped before the tree is.
+//! let handle = xa.handle();
 //! let guard = handle.pin();
 //! assert_eq!(xa.load(14, &guard).and_then(|e| e.value()), Some(2));
 //! assert_eq!(xa.iter_marked(.., Mark::DIRTY, &guard).count(), 1);
-//! // A guard from another collector would not protect this tree's nodes:
-//! // `load` checks and panics on such a guard, a programming error.
-//! assert!(xa.collector() == handle.collector());
 //! ```
+//!
+//! Why the tree hands out the handles: the tree owns its collector, and
+//! a [`LocalHandle`] registered straight with the collector that outlived
+//! the tree would free the collector from inside crossbeam-epoch's own
+//! bookkeeping when dropped, which is undefined behaviour
+//! (crossbeam-rs/crossbeam#545, open in 0.9.18). A guard from another
+//! collector would not protect this tree's nodes: reads check and panic on
+//! such a guard, a programming error.
 //!
 //! # Minimum Rust version
 //!
@@ -191,7 +196,7 @@ pub use mark::Mark;
 pub use node::CHUNK_SHIFT;
 #[cfg(feature = "std")]
 pub use sync::pin;
-pub use sync::{Collector, Guard, LocalHandle};
+pub use sync::{Collector, Guard, Handle, HandleGuard, LocalHandle};
 pub use value::{max_value_bits, Value, MAX_VALUE_BITS};
 pub use xarray::{Flags, Locked, XArray};
 

@@ -59,10 +59,104 @@ pub use crossbeam_epoch::{Collector, Guard, LocalHandle};
 /// let guard = pin();
 /// assert_eq!(xa.load(1, &guard).and_then(|e| e.value()), Some(10));
 /// ```
+///
+/// Pinning may run deferred drops of items that trees let go of earlier;
+/// if one of them panicked, the panic is raised here (see the crate docs,
+/// "When is my item dropped?").
 #[cfg(feature = "std")]
 #[inline]
 pub fn pin() -> Guard {
-    crossbeam_epoch::pin()
+    let guard = crossbeam_epoch::pin();
+    rethrow_item_panic();
+    guard
+}
+
+/// A thread's registration with a tree's collector, made by
+/// [`XArray::handle`](crate::XArray::handle): it pins guards for lock-free
+/// reads of that tree, and borrows the tree, so that it cannot outlive it.
+///
+/// Why the borrow: a tree made [`with_collector`](crate::XArray::with_collector)
+/// owns its collector. If a [`LocalHandle`] registered with that collector
+/// outlived the tree, dropping the handle would drop the collector's last
+/// reference from inside crossbeam-epoch's own bookkeeping of the handle,
+/// which is undefined behaviour (crossbeam-rs/crossbeam#545). A `Handle`
+/// and the guards it pins are dropped before the tree, by the borrow
+/// checker's rules.
+///
+/// ```
+/// use xradix::{Collector, Entry, Flags, XArray};
+/// let xa: XArray = XArray::with_collector(Collector::new(), Flags::empty());
+/// xa.store(1, Entry::Value(2)).unwrap();
+/// let handle = xa.handle();
+/// let guard = handle.pin();
+/// assert_eq!(xa.load(1, &guard).and_then(|e| e.value()), Some(2));
+/// ```
+pub struct Handle<'a> {
+    local: LocalHandle,
+    _tree: core::marker::PhantomData<&'a ()>,
+}
+
+impl<'a> Handle<'a> {
+    pub(crate) fn new(collector: &'a Collector) -> Self {
+        Handle {
+            local: collector.register(),
+            _tree: core::marker::PhantomData,
+        }
+    }
+
+    /// Pins the thread and returns a guard for reads of the tree; the guard
+    /// borrows the handle. It dereferences to a [`Guard`], so it is passed
+    /// to reads as `&guard`.
+    ///
+    /// ```
+    /// use xradix::{Collector, Flags, XArray};
+    /// let xa: XArray = XArray::with_collector(Collector::new(), Flags::empty());
+    /// let handle = xa.handle();
+    /// let guard = handle.pin();
+    /// assert!(xa.load(0, &guard).is_none());
+    /// ```
+    #[must_use]
+    pub fn pin(&self) -> HandleGuard<'_> {
+        HandleGuard {
+            guard: self.local.pin(),
+            _handle: core::marker::PhantomData,
+        }
+    }
+}
+
+impl core::fmt::Debug for Handle<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("Handle { .. }")
+    }
+}
+
+/// A guard pinned by a [`Handle`]; dereferences to [`Guard`].
+///
+/// ```
+/// use xradix::{Collector, Flags, XArray};
+/// let xa: XArray = XArray::with_collector(Collector::new(), Flags::empty());
+/// let handle = xa.handle();
+/// let guard = handle.pin();
+/// let g: &xradix::Guard = &guard;
+/// assert!(xa.iter(g).next().is_none());
+/// ```
+pub struct HandleGuard<'h> {
+    guard: Guard,
+    _handle: core::marker::PhantomData<&'h ()>,
+}
+
+impl core::ops::Deref for HandleGuard<'_> {
+    type Target = Guard;
+    #[inline]
+    fn deref(&self) -> &Guard {
+        &self.guard
+    }
+}
+
+impl core::fmt::Debug for HandleGuard<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("HandleGuard { .. }")
+    }
 }
 
 /// The collector that [`pin`] pins to.
@@ -71,10 +165,22 @@ pub(crate) fn default_collector() -> &'static Collector {
     crossbeam_epoch::default_collector()
 }
 
-/// A guard for a writer: pinned to `collector`. With `std` and the default
-/// collector this is the thread-local fast path; otherwise a handle is
-/// registered for the guard's lifetime (the guard keeps it alive).
+/// A guard pinned to `collector`, for a writer or for a read that pins
+/// inside. With `std` and the default collector this is the thread-local
+/// fast path; otherwise a handle is registered for the guard's lifetime
+/// (the guard keeps it alive).
+///
+/// Pinning may run the collector, and so the deferred drops of items: user
+/// code. A panic one of them raised (and [`drop_item`] caught) is raised
+/// again here, right after the pin, before the caller has changed anything.
 pub(crate) fn writer_guard(collector: &Collector, is_default: bool) -> Guard {
+    let guard = pin_quietly(collector, is_default);
+    rethrow_item_panic();
+    guard
+}
+
+/// [`writer_guard`] without raising a caught panic (for `Drop`).
+fn pin_quietly(collector: &Collector, is_default: bool) -> Guard {
     #[cfg(feature = "std")]
     if is_default {
         return crossbeam_epoch::pin();
@@ -83,12 +189,89 @@ pub(crate) fn writer_guard(collector: &Collector, is_default: bool) -> Guard {
     collector.register().pin()
 }
 
-/// A writer's access to the epoch collector: a guard pinned on first use.
+/// Hands the tree's reference to an item to the collector: it is dropped
+/// once no guard pinned now can still see the item.
+///
+/// With `std`, a panic in the item's `Drop` does not unwind through the
+/// collector (that would lose every other deferred drop of the same batch,
+/// a leak): it is caught and raised again by the next xradix call on the
+/// thread that ran the drop, when that call pins and before it changes
+/// anything ([`writer_guard`], [`pin`]).
+///
+/// # Safety
+/// `item` came from `Arc::<T>::into_raw`, and the tree no longer holds it.
+pub(crate) unsafe fn drop_item<T>(guard: &Guard, item: *const T) {
+    let drop_it = move || {
+        // SAFETY: the caller's contract: the reference is ours to drop, and
+        // the collector runs this once no reader can see the item.
+        drop(unsafe { alloc::sync::Arc::from_raw(item) })
+    };
+    // SAFETY: the closure owns nothing that a pinned reader could still
+    // use after the collector runs it (the caller's contract).
+    unsafe { guard.defer_unchecked(move || catch_item_panic(drop_it)) };
+}
+
+#[cfg(all(feature = "std", not(xradix_loom)))]
+mod item_panic {
+    extern crate std;
+    use std::boxed::Box;
+    use std::cell::Cell;
+
+    type Payload = Box<dyn core::any::Any + Send + 'static>;
+
+    std::thread_local! {
+        /// The first panic an item's `Drop` raised on this thread inside the
+        /// collector, not yet raised again.
+        static CAUGHT: Cell<Option<Payload>> = const { Cell::new(None) };
+    }
+
+    pub(super) fn catch(f: impl FnOnce()) {
+        if let Err(payload) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+            // Keep the first; a second one in the same batch is dropped.
+            let _ = CAUGHT.try_with(|c| {
+                let first = c.take();
+                c.set(Some(first.unwrap_or(payload)));
+            });
+        }
+    }
+
+    pub(super) fn rethrow() {
+        if let Some(payload) = CAUGHT.try_with(Cell::take).ok().flatten() {
+            std::panic::resume_unwind(payload);
+        }
+    }
+}
+
+/// Runs an item's deferred drop; see [`drop_item`].
+#[inline]
+fn catch_item_panic(f: impl FnOnce()) {
+    #[cfg(all(feature = "std", not(xradix_loom)))]
+    item_panic::catch(f);
+    // Without std there is no unwinding to catch (no_std users build with
+    // panic = "abort"); under loom, the models' items do not panic.
+    #[cfg(not(all(feature = "std", not(xradix_loom))))]
+    f();
+}
+
+/// Raises again a panic an item's `Drop` raised inside the collector on
+/// this thread; see [`drop_item`].
+#[inline]
+pub(crate) fn rethrow_item_panic() {
+    #[cfg(all(feature = "std", not(xradix_loom)))]
+    item_panic::rethrow();
+}
+
+/// A writer's access to the epoch collector: a guard pinned on demand.
 ///
 /// Writers read the tree under its lock and need no guard for that: only
 /// writers free anything, and they hold the lock. They need a guard only to
 /// hand what they unlinked to the collector, so a store that displaces
 /// nothing (or only a value) never pins.
+///
+/// But pinning may run the collector, which runs deferred drops of items:
+/// user code, which may panic. So a writer that may retire something calls
+/// [`Reclaimer::prepare`] *before its first store to the tree*, never in
+/// the middle of a change: a panic there leaves the tree as it was.
 pub(crate) struct Reclaimer<'c> {
     collector: &'c Collector,
     is_default: bool,
@@ -104,11 +287,33 @@ impl<'c> Reclaimer<'c> {
         }
     }
 
-    /// The guard, pinned now if it was not yet.
+    /// Pins, if not yet pinned, before a change that may retire something.
+    /// Call it before the change's first store.
+    #[inline]
+    pub(crate) fn prepare(&self) {
+        self.guard
+            .get_or_init(|| writer_guard(self.collector, self.is_default));
+    }
+
+    /// [`Reclaimer::prepare`] for a tree being dropped: a caught item panic
+    /// is left for a later call, since raising it from `Drop` would leak the
+    /// tree's contents (or abort, during an unwind).
+    pub(crate) fn prepare_quietly(&self) {
+        self.guard
+            .get_or_init(|| pin_quietly(self.collector, self.is_default));
+    }
+
+    /// The guard [`Reclaimer::prepare`] pinned.
     #[inline]
     pub(crate) fn guard(&self) -> &Guard {
+        debug_assert!(
+            self.guard.get().is_some(),
+            "xradix: a writer retires something without having pinned before its change"
+        );
+        // Pins here only if a caller forgot `prepare` (a bug, caught above
+        // in debug builds): better late than a use-after-free.
         self.guard
-            .get_or_init(|| writer_guard(self.collector, self.is_default))
+            .get_or_init(|| pin_quietly(self.collector, self.is_default))
     }
 }
 

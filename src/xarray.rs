@@ -177,12 +177,13 @@ impl<T: Send + Sync + 'static, V: Value> XArray<T, V> {
     /// should stay apart from the rest of the program. Readers must pin
     /// guards from a handle registered with the same collector.
     ///
+    /// Read it through handles it hands out ([`XArray::handle`]).
+    ///
     /// ```
     /// use xradix::{Collector, Entry, Flags, XArray};
-    /// let collector = Collector::new();
-    /// let handle = collector.register();
-    /// let xa: XArray = XArray::with_collector(collector, Flags::empty());
+    /// let xa: XArray = XArray::with_collector(Collector::new(), Flags::empty());
     /// xa.store(1, Entry::Value(2)).unwrap();
+    /// let handle = xa.handle();
     /// let guard = handle.pin();
     /// assert_eq!(xa.load(1, &guard).and_then(|e| e.value()), Some(2));
     /// ```
@@ -207,11 +208,35 @@ impl<T: Send + Sync + 'static, V: Value> XArray<T, V> {
         self.flags
     }
 
+    /// A handle for pinning guards to this tree's collector, one per thread
+    /// that reads; it borrows the tree (see [`Handle`](crate::Handle) for
+    /// why). The way to read a tree made [`with_collector`](XArray::with_collector);
+    /// it works for every tree.
+    ///
+    /// ```
+    /// use xradix::{Collector, Entry, Flags, XArray};
+    /// let xa: XArray = XArray::with_collector(Collector::new(), Flags::empty());
+    /// xa.store(3, Entry::Value(30)).unwrap();
+    /// let handle = xa.handle();
+    /// let guard = handle.pin();
+    /// assert_eq!(xa.load(3, &guard).and_then(|e| e.value()), Some(30));
+    /// ```
+    #[must_use]
+    pub fn handle(&self) -> crate::Handle<'_> {
+        crate::Handle::new(&self.collector)
+    }
+
     /// The collector the tree frees nodes and items through.
+    ///
+    /// A [`LocalHandle`](crate::LocalHandle) registered with it directly
+    /// must be dropped, with its guards, before the tree, or its drop is
+    /// undefined behaviour inside crossbeam-epoch (crossbeam-rs/crossbeam#545);
+    /// [`XArray::handle`] makes that order a compile-time rule.
     ///
     /// ```
     /// let xa: xradix::XArray = xradix::XArray::new();
-    /// let guard = xa.collector().register().pin();
+    /// let handle = xa.handle();
+    /// let guard = handle.pin();
     /// assert!(xa.load(0, &guard).is_none());
     /// ```
     #[must_use]
@@ -1141,6 +1166,7 @@ impl<'a, T: Send + Sync + 'static, V: Value> Locked<'a, T, V> {
 impl<T, V: Value> Drop for XArray<T, V> {
     fn drop(&mut self) {
         let reclaim = Reclaimer::new(&self.collector, self.default_collector);
+        reclaim.prepare_quietly();
         // SAFETY: we own the tree: nobody else can write, and readers that
         // still hold entries borrowed under a guard keep them alive until
         // that guard is dropped, since `clear` frees through the collector.

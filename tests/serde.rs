@@ -184,9 +184,8 @@ fn deserialize_seed_rebuilds_into_an_allocating_tree() {
 
 #[test]
 fn deserialize_seed_works_with_a_custom_collector() {
-    let collector = xradix::Collector::new();
-    let handle = collector.register();
-    let xa: XArray<String, u32> = XArray::with_collector(collector, Flags::empty());
+    let xa: XArray<String, u32> = XArray::with_collector(xradix::Collector::new(), Flags::empty());
+    let handle = xa.handle();
     xa.deserialize(&mut serde_json::Deserializer::from_str(
         r#"[{"index":3,"entry":{"Value":3},"marks":4}]"#,
     ))

@@ -249,12 +249,11 @@ fn clone_of_an_allocating_tree_allocates_the_same_next_id() {
 
 #[test]
 fn clone_keeps_a_custom_collector() {
-    let collector = xradix::Collector::new();
-    let handle = collector.register();
-    let xa: XArray<String, u32> = XArray::with_collector(collector, Flags::empty());
+    let xa: XArray<String, u32> = XArray::with_collector(xradix::Collector::new(), Flags::empty());
     xa.store(5, Entry::Value(5)).unwrap();
     let copy = xa.clone();
     assert!(copy.collector() == xa.collector());
+    let handle = copy.handle();
     let guard = handle.pin();
     assert_eq!(copy.load(5, &guard).and_then(|e| e.value()), Some(5));
 }

@@ -138,17 +138,25 @@ fn cursor_load_in_range_vs_erase_and_store_at_canonical() {
 /// 0), then slot 0 (V2, after A), and then re-reads slot 3 to validate (after
 /// B) finds the same sibling word again, although V2 never covered 3. Two
 /// writer threads, so that each switch to a writer that runs to its end
-/// costs one preemption, not two.
+/// costs one preemption, not two. Each writer holds the lock across its
+/// two steps: otherwise B's `store_order` could land between A's erase and
+/// A's store, which would then store V2 *into* V3's range (a store inside a
+/// multi-order entry keeps its order), and V2 would rightly cover 3.
 #[test]
 fn load_in_range_vs_sibling_word_coming_back() {
     model("load_in_range_vs_sibling_word_coming_back", || {
         const V3: u64 = 3;
         let (collector, xa) = order_2_at_0();
         let r = reader(&collector, &xa, |xa, g| load(xa, 3, g));
-        let a = erase_and_store_at_0(&xa);
+        let a = writer(&xa, |xa| {
+            let locked = xa.lock();
+            locked.erase(0);
+            locked.store(0, Entry::Value(V2)).unwrap();
+        });
         let b = writer(&xa, |xa| {
-            xa.erase(0);
-            xa.store_order(0, 2, Entry::Value(V3)).unwrap();
+            let locked = xa.lock();
+            locked.erase(0);
+            locked.store_order(0, 2, Entry::Value(V3)).unwrap();
         });
         a.join().unwrap();
         b.join().unwrap();

@@ -44,6 +44,9 @@ impl Root {
         if order >= 64 {
             return Err(Error::invalid(InvalidInput::Order { order }));
         }
+        // The split may lower the tree at the end, retiring a node: pin
+        // before the first store (see `Reclaimer::prepare`).
+        reclaim.prepare();
         // SAFETY: the caller holds the lock.
         let w = unsafe { walk.load(self) };
         if !entry::is_leaf(w) || w == entry::ZERO {

@@ -536,7 +536,10 @@ impl Walk {
             return None;
         }
         let index = node::slot_start(self.index, node.shift(), i);
-        if index > max {
+        // `index <= self.index`: the walk sat inside a multi-order entry
+        // (at a range start) whose siblings a writer has since turned into
+        // entries of their own, behind the walk; the slow path skips them.
+        if index > max || index <= self.index {
             return None;
         }
         self.index = index;

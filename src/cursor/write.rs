@@ -236,6 +236,9 @@ impl Root {
         let Some(ptr) = walk.leaf_node() else {
             // The head holds the entry for index 0.
             let old = self.head.load(Ordering::Relaxed);
+            if entry::is_item(old) {
+                reclaim.prepare();
+            }
             if new.is_null() {
                 self.marks.store(0, Ordering::Relaxed);
             }
@@ -259,6 +262,9 @@ impl Root {
             }
         }
         let range = node::bit_range(offset, span);
+        // Several slots, or a subtree: something may be retired. Pin before
+        // the first store (see `Reclaimer::prepare`).
+        reclaim.prepare();
 
         // Take stock of what the range holds, before touching it.
         let mut old = NULL;
@@ -390,6 +396,11 @@ impl Root {
     ) -> Replaced {
         let bit = 1u64 << offset;
         let depth = walk.depth();
+        if entry::is_item(old) || new.is_null() {
+            // Something will be retired (the item, or emptied nodes): pin
+            // before the first store (see `Reclaimer::prepare`).
+            reclaim.prepare();
+        }
         if new.is_null() {
             if old.is_null() {
                 return Replaced { old };
@@ -543,6 +554,9 @@ impl Root {
         if head.is_null() {
             return;
         }
+        // Everything is retired: pin before the first store (the tree's
+        // `Drop` has pinned already, quietly).
+        reclaim.prepare();
         self.bump_version();
         self.marks.store(0, Ordering::Relaxed);
         // Release: keeps the one ordering rule for the head (see `shrink`).
@@ -649,11 +663,7 @@ pub(crate) unsafe fn retire_leaf<T>(w: Word, reclaim: &Reclaimer<'_>) {
         // SAFETY: the reference came from `Arc::into_raw` when the item was
         // stored and left the tree just now; readers that may still see it
         // are pinned, so the drop waits for them.
-        unsafe {
-            reclaim
-                .guard()
-                .defer_unchecked(move || drop(alloc::sync::Arc::from_raw(item)));
-        }
+        unsafe { crate::sync::drop_item(reclaim.guard(), item) };
     }
 }
 
