@@ -809,7 +809,6 @@ fn cursor_mut_marks_follow_a_change_through_the_handle() {
     locked.store(5, Entry::Value(6)).unwrap();
     c.set_mark(Mark::DIRTY);
     assert!(locked.get_mark(5, Mark::DIRTY));
-    drop(c);
     drop(locked);
     xa.check_invariants();
 }
