@@ -35,24 +35,42 @@
 //! batch of reads, not for ever: nothing unlinked while it lives can be
 //! freed.
 //!
-//! Readers never block and never write shared memory. While a writer
-//! works, a reader sees each slot either before or after each store:
+//! Readers never block and never write shared memory. While writers work,
+//! a reader sees only states the tree was in:
 //!
-//! - a load returns an entry that was at that index at some moment during
-//!   the call, or `None` if the index was empty at some such moment;
+//! - [`load(i)`](XArray::load) and [`get(i)`](XArray::get) return `None`
+//!   or an entry that *covered* `i` at some moment during the call: one
+//!   stored at `i`, or a multi-order entry whose range holds `i`. Never an
+//!   entry that was only ever stored at other indices, even while a
+//!   multi-order entry around `i` is erased and its first index reused;
+//! - [`get_order(i)`](XArray::get_order) returns the order of an entry
+//!   that covered `i` at some moment during the call (0 for a hole), never
+//!   the length of a sibling run half written;
 //! - inside a multi-order entry being split, every index shows the old
 //!   entry or a piece of it (the same entry), never `None`;
-//! - iterators read the live tree: an entry present for the whole
-//!   iteration is yielded exactly once; one stored or erased meanwhile may
-//!   or may not be;
+//! - iterators yield strictly increasing indices (strictly decreasing from
+//!   the back), all inside their range; each entry yielded covered its
+//!   index at some moment during that step; an entry present for the
+//!   whole iteration is yielded exactly once, and one stored or erased
+//!   meanwhile may or may not be;
 //! - **marks may be stale**: `get_mark`, `has_mark` and the marked
 //!   iterators report marks as they were at some moment during the call,
 //!   and a mark set together with a store may become visible before or
 //!   after the entry. Decide under the lock ([`XArray::lock`]) when a mark
 //!   must be exact, as a file system's writeback does.
 //!
+//! How: a reader that lands on a sibling slot of a multi-order entry reads
+//! the sibling, the entry it points at and (for `get_order`) the run's
+//! length inside one check of the node's change count, a sequence lock that
+//! writers hold odd only while they rewrite sibling runs. Plain slots cost
+//! one load, as before.
+//!
 //! Writers take the tree's lock for the call, or hold it across many
-//! changes with [`Locked`] and [`CursorMut`].
+//! changes with [`Locked`] and [`CursorMut`]. A writing cursor never acts
+//! on a walk made before a change through its own `Locked` handle: it walks
+//! again. No user code runs in the middle of a change: a writer pins (which
+//! may run deferred item drops) before its first store, and a panic in an
+//! item's `Drop` is raised at a pin, with the tree whole.
 //!
 //! # Multi-order entries
 //!
