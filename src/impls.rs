@@ -261,8 +261,9 @@ fn empty_like<T: Send + Sync + 'static, V: Value>(src: &XArray<T, V>) -> XArray<
 ///
 /// Takes the source's lock for the whole copy, so the copy is a consistent
 /// snapshot; the source's writers wait O(n) meanwhile, its readers do not.
-/// **Do not clone a tree on a thread that holds its [`Locked`]** (the lock
-/// is not reentrant): use [`Locked::snapshot`] there.
+/// **On a thread that holds the tree's [`Locked`], use
+/// [`Locked::snapshot`]**: the lock is not reentrant, and cloning the tree
+/// there panics (with `std`; without it, spins for ever).
 ///
 /// ```
 /// use std::sync::Arc;
@@ -284,8 +285,9 @@ fn empty_like<T: Send + Sync + 'static, V: Value>(src: &XArray<T, V>) -> XArray<
 /// assert_eq!(xa.len(), 3); // the trees are independent
 /// ```
 impl<T: Send + Sync + 'static, V: Value> Clone for XArray<T, V> {
+    #[track_caller]
     fn clone(&self) -> Self {
-        self.lock().snapshot()
+        self.lock_for("XArray::clone").snapshot()
     }
 }
 

@@ -198,6 +198,7 @@ mod impls;
 mod iter;
 mod mark;
 mod node;
+mod pinned;
 #[cfg(feature = "serde")]
 mod serde;
 mod sync;
@@ -212,6 +213,7 @@ pub use iter::Iter;
 pub use mark::Mark;
 #[doc(hidden)]
 pub use node::CHUNK_SHIFT;
+pub use pinned::Pinned;
 #[cfg(feature = "std")]
 pub use sync::pin;
 pub use sync::{Collector, Guard, Handle, HandleGuard, LocalHandle};

@@ -46,7 +46,8 @@ const ALL_MARKS: u8 = 0b111;
 /// ```
 impl<T: Serialize + Send + Sync + 'static, V: Value> Serialize for XArray<T, V> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.lock().serialize(serializer)
+        self.lock_for("serialising an XArray (serialise its Locked handle instead)")
+            .serialize(serializer)
     }
 }
 

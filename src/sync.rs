@@ -21,6 +21,18 @@
 //! A panic while the lock is held cannot leave a half-made change behind,
 //! since no library code panics between the first and last store of a
 //! change, so a poisoned mutex is simply taken over.
+//!
+//! The lock is not reentrant. With `std` it records which thread holds it
+//! (the address of a thread-local, unique among live threads), so that a
+//! thread asking for a lock it already holds is told so at once
+//! ([`Lock::held_by_current_thread`]) instead of waiting for itself for
+//! ever. The `no_std` spin lock has no portable notion of a thread and
+//! records nothing: there, the same slip spins.
+//!
+//! # Waiting for items to be dropped
+//!
+//! Every item a tree lets go of is counted until its deferred drop has run
+//! ([`InFlight`]), so that [`flush`] can tell when all of them are gone.
 
 #[cfg(not(xradix_loom))]
 pub(crate) use core::sync::atomic::{fence, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, Ordering};
@@ -198,17 +210,108 @@ fn pin_quietly(collector: &Collector, is_default: bool) -> Guard {
 /// thread that ran the drop, when that call pins and before it changes
 /// anything ([`writer_guard`], [`pin`]).
 ///
+/// The drop is counted in the tree's [`InFlight`] until it has run.
+///
 /// # Safety
 /// `item` came from `Arc::<T>::into_raw`, and the tree no longer holds it.
-pub(crate) unsafe fn drop_item<T>(guard: &Guard, item: *const T) {
+pub(crate) unsafe fn drop_item<T>(reclaim: &Reclaimer<'_>, item: *const T) {
+    let token = reclaim.in_flight.token();
     let drop_it = move || {
         // SAFETY: the caller's contract: the reference is ours to drop, and
         // the collector runs this once no reader can see the item.
         drop(unsafe { alloc::sync::Arc::from_raw(item) })
     };
+    let run = move || {
+        catch_item_panic(drop_it);
+        // Only now, after the item's drop (panicking or not), does the
+        // count go down: `InFlight::pending` of 0 means it has run.
+        drop(token);
+    };
     // SAFETY: the closure owns nothing that a pinned reader could still
     // use after the collector runs it (the caller's contract).
-    unsafe { guard.defer_unchecked(move || catch_item_panic(drop_it)) };
+    unsafe { reclaim.guard().defer_unchecked(run) };
+}
+
+/// Counts a tree's items whose deferred drop has not run yet.
+///
+/// An `Arc<()>` whose strong count is the count plus one: each deferred
+/// drop holds a clone (its token) and drops it after the item. One atomic
+/// increment per retired item and one decrement when the drop runs, and a
+/// closure of two words, which crossbeam-epoch stores without boxing. The
+/// count may outlive the tree (drops run after the tree is gone), which is
+/// why it is shared rather than kept in the tree.
+pub(crate) struct InFlight(alloc::sync::Arc<()>);
+
+impl InFlight {
+    pub(crate) fn new() -> Self {
+        InFlight(alloc::sync::Arc::new(()))
+    }
+
+    /// A token for one deferred drop.
+    #[inline]
+    fn token(&self) -> alloc::sync::Arc<()> {
+        alloc::sync::Arc::clone(&self.0)
+    }
+
+    /// How many of the tree's items wait for their deferred drop. When it
+    /// reads 0, every one of those drops happened before this returned.
+    pub(crate) fn pending(&self) -> usize {
+        let n = alloc::sync::Arc::strong_count(&self.0) - 1;
+        // Acquire: `strong_count` is a plain (relaxed) load, and each token
+        // is dropped with a Release decrement after its item's drop; the
+        // fence after reading the count makes every drop whose decrement
+        // we counted visible to the caller (a drop counter in the test
+        // reads the right number).
+        fence(Ordering::Acquire);
+        n
+    }
+}
+
+/// Pushes the collector until every item of the tree counted in
+/// `in_flight` has been dropped, or until it stops making progress; returns
+/// how many are still waiting (0: all dropped, and those drops happened
+/// before this returned). See [`XArray::flush`](crate::XArray::flush) for
+/// what can hold them back.
+///
+/// Each round pins, flushes this thread's deferred drops to the collector
+/// and lets it collect (crossbeam-epoch's `Guard::flush`). The rounds stop
+/// after [`FLUSH_STALLS`] of them brought the count no lower than it had
+/// been: so the call is bounded even while a guard holds the epoch back
+/// (then no round can make progress) or other writers keep retiring items.
+pub(crate) fn flush(collector: &Collector, is_default: bool, in_flight: &InFlight) -> usize {
+    let mut lowest = in_flight.pending();
+    let mut stalls = 0;
+    while lowest != 0 && stalls < FLUSH_STALLS {
+        // Not raised here: a drop's panic is raised once, after the loop,
+        // so that one panicking item does not stop the others' drops.
+        pin_quietly(collector, is_default).flush();
+        let now = in_flight.pending();
+        if now < lowest {
+            lowest = now;
+        } else {
+            stalls += 1;
+            // Give a thread that is pinned for a moment the chance to
+            // unpin, so that the epoch can move.
+            yield_now();
+        }
+    }
+    rethrow_item_panic();
+    in_flight.pending()
+}
+
+/// How many rounds of [`flush`] may pass without progress before it gives
+/// up. Large enough to get through other trees' deferred drops queued
+/// ahead of ours (crossbeam-epoch collects at most 8 batches of 64 per
+/// round), small enough that a flush held back by a long-lived guard
+/// returns promptly.
+const FLUSH_STALLS: u32 = 4096;
+
+/// Lets other threads run (std), or pauses briefly (`no_std`, loom).
+fn yield_now() {
+    #[cfg(all(feature = "std", not(xradix_loom)))]
+    std::thread::yield_now();
+    #[cfg(not(all(feature = "std", not(xradix_loom))))]
+    spin_hint();
 }
 
 #[cfg(all(feature = "std", not(xradix_loom)))]
@@ -275,14 +378,17 @@ pub(crate) fn rethrow_item_panic() {
 pub(crate) struct Reclaimer<'c> {
     collector: &'c Collector,
     is_default: bool,
+    /// The tree's count of items waiting for their deferred drop.
+    in_flight: &'c InFlight,
     guard: core::cell::OnceCell<Guard>,
 }
 
 impl<'c> Reclaimer<'c> {
-    pub(crate) fn new(collector: &'c Collector, is_default: bool) -> Self {
+    pub(crate) fn new(collector: &'c Collector, is_default: bool, in_flight: &'c InFlight) -> Self {
         Reclaimer {
             collector,
             is_default,
+            in_flight,
             guard: core::cell::OnceCell::new(),
         }
     }
@@ -349,25 +455,83 @@ impl<T> core::ops::Deref for CachePadded<T> {
 #[cfg(all(feature = "std", not(xradix_loom)))]
 mod lock_impl {
     extern crate std;
+    use core::sync::atomic::{AtomicUsize, Ordering};
 
-    /// The tree's writer lock.
+    /// The tree's writer lock, which knows which thread holds it.
     #[derive(Default)]
-    pub(crate) struct Lock(std::sync::Mutex<()>);
+    pub(crate) struct Lock {
+        mutex: std::sync::Mutex<()>,
+        /// [`this_thread`] of the holder, 0 when free.
+        ///
+        /// Relaxed everywhere: the only question asked of it is "is it
+        /// me?", and a thread sees its own id here only while it holds the
+        /// lock. It writes its id after taking the lock and 0 before
+        /// releasing it; nobody else writes it meanwhile (they would have
+        /// to hold the lock), so by coherence its own reads see its own
+        /// last store, and any other thread's read sees 0 or some other
+        /// thread's id, never its own (it wrote 0 after its own id, in
+        /// program order, before it could have let go).
+        owner: AtomicUsize,
+    }
 
     /// Proof that the writer lock is held.
-    pub(crate) struct LockGuard<'a>(#[allow(dead_code)] std::sync::MutexGuard<'a, ()>);
+    pub(crate) struct LockGuard<'a> {
+        owner: &'a AtomicUsize,
+        // Dropped after `Drop::drop` cleared `owner`: the mutex is released
+        // last.
+        _mutex: std::sync::MutexGuard<'a, ()>,
+    }
+
+    std::thread_local! {
+        /// Its address names the thread: unique among live threads. (A
+        /// thread that exits holding a lock leaked it with `mem::forget`;
+        /// the lock is then held for ever anyway.)
+        static ME: u8 = const { 0 };
+    }
+
+    /// This thread's name for [`Lock::owner`]; 0 while the thread's locals
+    /// are being destroyed (nothing is recorded or matched then).
+    fn this_thread() -> usize {
+        ME.try_with(|me| core::ptr::from_ref(me).addr())
+            .unwrap_or(0)
+    }
 
     impl Lock {
         pub(crate) fn new() -> Self {
-            Lock(std::sync::Mutex::new(()))
+            Lock {
+                mutex: std::sync::Mutex::new(()),
+                owner: AtomicUsize::new(0),
+            }
+        }
+
+        /// Whether this thread holds the lock (a `Locked` handle of this
+        /// tree is alive on it): taking it again would wait for ever.
+        #[inline]
+        pub(crate) fn held_by_current_thread(&self) -> bool {
+            let me = this_thread();
+            // Relaxed: see `owner`.
+            me != 0 && self.owner.load(Ordering::Relaxed) == me
         }
 
         pub(crate) fn lock(&self) -> LockGuard<'_> {
-            LockGuard(
-                self.0
-                    .lock()
-                    .unwrap_or_else(|poisoned| poisoned.into_inner()),
-            )
+            let mutex = self
+                .mutex
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            // Relaxed: see `owner`.
+            self.owner.store(this_thread(), Ordering::Relaxed);
+            LockGuard {
+                owner: &self.owner,
+                _mutex: mutex,
+            }
+        }
+    }
+
+    impl Drop for LockGuard<'_> {
+        fn drop(&mut self) {
+            // Relaxed: see `Lock::owner`; the mutex's release orders the
+            // rest.
+            self.owner.store(0, Ordering::Relaxed);
         }
     }
 }
@@ -383,6 +547,12 @@ mod lock_impl {
     impl Lock {
         pub(crate) fn new() -> Self {
             Lock(loom::sync::Mutex::new(()))
+        }
+
+        /// The models never lock twice on one thread.
+        #[inline]
+        pub(crate) fn held_by_current_thread(&self) -> bool {
+            false
         }
 
         pub(crate) fn lock(&self) -> LockGuard<'_> {
@@ -408,6 +578,14 @@ mod lock_impl {
     impl Lock {
         pub(crate) fn new() -> Self {
             Lock(AtomicBool::new(false))
+        }
+
+        /// Unknown without `std`: there is no portable way to name the
+        /// current thread (or interrupt context) in `no_std`, so nothing is
+        /// recorded, and a thread that locks twice spins for ever.
+        #[inline]
+        pub(crate) fn held_by_current_thread(&self) -> bool {
+            false
         }
 
         pub(crate) fn lock(&self) -> LockGuard<'_> {

@@ -13,7 +13,7 @@ use crate::error::{Error, InvalidInput};
 use crate::iter::Iter;
 use crate::mark::Mark;
 use crate::node;
-use crate::sync::{self, Collector, Guard, LockGuard, Ordering, Reclaimer};
+use crate::sync::{self, Collector, Guard, InFlight, LockGuard, Ordering, Reclaimer};
 use crate::value::Value;
 
 bitflags::bitflags! {
@@ -96,6 +96,8 @@ pub struct XArray<T = (), V: Value = u64> {
     collector: Collector,
     default_collector: bool,
     flags: Flags,
+    /// Items let go of whose deferred drop has not run ([`XArray::flush`]).
+    in_flight: InFlight,
     _entries: PhantomData<(Arc<T>, V)>,
 }
 
@@ -193,6 +195,7 @@ impl<T: Send + Sync + 'static, V: Value> XArray<T, V> {
             collector,
             default_collector: false,
             flags,
+            in_flight: InFlight::new(),
             _entries: PhantomData,
         }
     }
@@ -257,6 +260,11 @@ impl<T: Send + Sync + 'static, V: Value> XArray<T, V> {
 
     fn writer_guard(&self) -> Guard {
         sync::writer_guard(&self.collector, self.default_collector)
+    }
+
+    /// A guard pinned to this tree's collector, for [`XArray::pin`].
+    pub(crate) fn reader_guard(&self) -> Guard {
+        self.writer_guard()
     }
 
     // -----------------------------------------------------------------
@@ -484,9 +492,15 @@ impl<T: Send + Sync + 'static, V: Value> XArray<T, V> {
         Cursor::new(&self.root, index, guard)
     }
 
-    /// Takes the tree's lock; see [`Locked`]. While it is held, write
-    /// through the [`Locked`] handle: calling a write method of the tree
-    /// itself on the same thread waits for the lock this thread holds.
+    /// Takes the tree's lock and returns the handle that holds it; see
+    /// [`Locked`] (the kernel's `xa_lock`). Other threads' writers wait
+    /// until the handle is dropped; readers never do.
+    ///
+    /// While the handle is alive, write through it: `locked.set_mark(..)`,
+    /// not `xa.set_mark(..)`. The lock is not reentrant, so a write method
+    /// of the tree itself (or `lock()`, `clone()`, serialising the tree)
+    /// on the thread that holds the lock could only wait for itself; with
+    /// `std` it panics at once instead, with a message that says so.
     ///
     /// ```
     /// use xradix::{Entry, XArray};
@@ -494,12 +508,41 @@ impl<T: Send + Sync + 'static, V: Value> XArray<T, V> {
     /// let locked = xa.lock();
     /// locked.store(1, Entry::Value(1)).unwrap();
     /// ```
+    ///
+    /// # Panics
+    ///
+    /// With `std`, if this thread already holds the tree's lock (a
+    /// programming error, like a `RefCell` borrowed twice; the message
+    /// names the call and says to use the [`Locked`] handle). Without
+    /// `std` the spin lock cannot tell which thread holds it, and the same
+    /// mistake spins for ever.
+    ///
+    /// ```should_panic
+    /// use xradix::{Entry, Mark, XArray};
+    /// let xa: XArray = XArray::new();
+    /// xa.store(1, Entry::Value(1)).unwrap();
+    /// let locked = xa.lock();
+    /// // Panics: "xradix: XArray::set_mark on a thread that already holds
+    /// // this tree's lock ..."; `locked.set_mark(1, Mark::TOWRITE)` works.
+    /// xa.set_mark(1, Mark::TOWRITE);
+    /// ```
     #[must_use = "the lock is released as soon as the Locked handle is dropped"]
+    #[track_caller]
     pub fn lock(&self) -> Locked<'_, T, V> {
+        self.lock_for("XArray::lock")
+    }
+
+    /// [`XArray::lock`] on behalf of `what` (named in the panic message).
+    #[track_caller]
+    #[inline]
+    pub(crate) fn lock_for(&self, what: &str) -> Locked<'_, T, V> {
+        if self.root.writer.lock.held_by_current_thread() {
+            relock_panic(what);
+        }
         let lock = self.root.writer.lock.lock();
         Locked {
             xa: self,
-            reclaim: Reclaimer::new(&self.collector, self.default_collector),
+            reclaim: Reclaimer::new(&self.collector, self.default_collector, &self.in_flight),
             _lock: lock,
         }
     }
@@ -516,7 +559,11 @@ impl<T: Send + Sync + 'static, V: Value> XArray<T, V> {
     /// xa.check_invariants();
     /// ```
     #[doc(hidden)]
+    #[track_caller]
     pub fn check_invariants(&self) {
+        if self.root.writer.lock.held_by_current_thread() {
+            relock_panic("XArray::check_invariants");
+        }
         let _lock = self.root.writer.lock.lock();
         // SAFETY: we hold the lock.
         if let Err(e) = unsafe { self.root.check() } {
@@ -534,8 +581,13 @@ macro_rules! write_methods {
                 #[doc = concat!("Takes the lock for the call; [`Locked::", stringify!($name), "`] does the same under a held lock.")]
                 #[doc = ""]
                 $(#[$example])*
+                #[doc = ""]
+                #[doc = "# Panics"]
+                #[doc = ""]
+                #[doc = concat!("With `std`, if this thread holds the tree's lock (a [`Locked`] handle is alive): call `", stringify!($name), "` on that handle instead. See [`XArray::lock`].")]
+                #[track_caller]
                 pub fn $name(&self, $($arg: $ty),*) -> $ret {
-                    self.lock().$name($($arg),*)
+                    self.lock_for(concat!("XArray::", stringify!($name))).$name($($arg),*)
                 }
             )*
         }
@@ -682,8 +734,14 @@ impl<T: Send + Sync + 'static, V: Value> XArray<T, V> {
     /// assert!(xa.get_mark(2, Mark::TOWRITE));
     /// assert!(!xa.get_mark(8, Mark::TOWRITE));
     /// ```
+    ///
+    /// # Panics
+    ///
+    /// With `std`, if this thread holds the tree's lock: call
+    /// [`Locked::tag_range`] on that handle instead. See [`XArray::lock`].
+    #[track_caller]
     pub fn tag_range(&self, r: impl RangeBounds<u64>, from: Mark, to: Mark) -> usize {
-        self.lock().tag_range(r, from, to)
+        self.lock_for("XArray::tag_range").tag_range(r, from, to)
     }
 }
 
@@ -1163,9 +1221,84 @@ impl<'a, T: Send + Sync + 'static, V: Value> Locked<'a, T, V> {
     }
 }
 
+impl<T: Send + Sync + 'static, V: Value> XArray<T, V> {
+    /// Waits for the tree's own references to the items it let go of (by
+    /// [`erase`](XArray::erase), a [`store`](XArray::store) over them,
+    /// [`clear`](XArray::clear), ...) to be dropped, as far as this thread
+    /// can bring that about, and returns how many are still waiting: 0
+    /// when all of them have been dropped.
+    ///
+    /// The tree does not drop an item's `Arc` when the item leaves it:
+    /// readers pinned at that moment may still hold a `&T`, so the drop is
+    /// deferred until no guard can see it (see the crate docs, "When is my
+    /// item dropped?"). `flush` pushes this thread's deferred drops to the
+    /// epoch collector and lets it collect, round after round, until the
+    /// tree has no drop outstanding or until 4,096 rounds in a row made no
+    /// progress (yielding the thread between them).
+    ///
+    /// **What 0 guarantees:** every item the tree let go of before the call
+    /// has had its reference dropped, and those drops happened before
+    /// `flush` returned (a drop counter read afterwards shows them).
+    ///
+    /// **What holds drops back**, so that `flush` gives up and returns the
+    /// count still waiting:
+    /// - a guard that stays pinned, on this thread or another, on the
+    ///   tree's collector (for a tree made with [`XArray::new`], the
+    ///   default collector: any guard in the program): a [`Pinned`](crate::Pinned),
+    ///   a guard from [`pin`](crate::pin) or a [`Handle`](crate::Handle), an
+    ///   iterator's or cursor's guard, a [`Locked`] handle that has
+    ///   written. Drop them first;
+    /// - on the default collector only: items let go of by a writer on
+    ///   *another* thread wait in that thread's own batch of deferred
+    ///   drops (crossbeam-epoch keeps up to 64 per thread) until that
+    ///   thread calls `flush`, fills the batch or exits; no other thread
+    ///   can reach them. A tree made [`with_collector`](XArray::with_collector)
+    ///   hands each writer's batch to its collector at the end of the call,
+    ///   so there `flush` on any thread reaches every drop.
+    ///
+    /// Items let go of while `flush` runs may or may not be waited for.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use xradix::{Entry, XArray};
+    ///
+    /// let folio = Arc::new([0u8; 64]);
+    /// let xa: XArray<[u8; 64]> = XArray::new();
+    /// xa.store(1, Entry::Item(folio.clone())).unwrap();
+    /// drop(xa.erase(1)); // the Arc erase returned: dropped here
+    /// // The tree's own reference may still be alive: a reader pinned
+    /// // before the erase could still be reading the item.
+    /// assert_eq!(xa.flush(), 0); // nothing on this thread is pinned
+    /// assert_eq!(Arc::strong_count(&folio), 1);
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If an item's `Drop` panicked inside the collector on this thread
+    /// (during this call or before), that panic is raised here, after the
+    /// other drops have run.
+    pub fn flush(&self) -> usize {
+        sync::flush(&self.collector, self.default_collector, &self.in_flight)
+    }
+}
+
+/// The message for a thread that asks for a lock it already holds: a
+/// programming error, reported as a `RefCell` reports a double borrow,
+/// rather than a thread waiting for itself for ever.
+#[cold]
+#[track_caller]
+fn relock_panic(what: &str) -> ! {
+    panic!(
+        "xradix: {what} on a thread that already holds this tree's lock: the lock is not \
+         reentrant, so this would wait for ever. While a `Locked` handle (from `XArray::lock`) \
+         is alive, do it through that handle (`locked.set_mark(..)` rather than `xa.set_mark(..)`, \
+         `locked.snapshot()` rather than `xa.clone()`), or drop the handle first"
+    )
+}
+
 impl<T, V: Value> Drop for XArray<T, V> {
     fn drop(&mut self) {
-        let reclaim = Reclaimer::new(&self.collector, self.default_collector);
+        let reclaim = Reclaimer::new(&self.collector, self.default_collector, &self.in_flight);
         reclaim.prepare_quietly();
         // SAFETY: we own the tree: nobody else can write, and readers that
         // still hold entries borrowed under a guard keep them alive until

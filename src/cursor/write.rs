@@ -663,7 +663,7 @@ pub(crate) unsafe fn retire_leaf<T>(w: Word, reclaim: &Reclaimer<'_>) {
         // SAFETY: the reference came from `Arc::into_raw` when the item was
         // stored and left the tree just now; readers that may still see it
         // are pinned, so the drop waits for them.
-        unsafe { crate::sync::drop_item(reclaim.guard(), item) };
+        unsafe { crate::sync::drop_item(reclaim, item) };
     }
 }
 
