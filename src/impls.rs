@@ -1,11 +1,14 @@
 //! The standard traits a Rust collection is expected to have, and the
 //! choices behind the ones it does not.
 //!
-//! - [`Extend`] and [`FromIterator`] only for trees whose value type is a
-//!   [`SmallValue`]: the crate never panics on bad input, and a store of a
-//!   value too wide for its [`Value::BITS`] is refused with
-//!   [`Error::Invalid`]. The infallible traits exist only where no value can
-//!   be refused; [`XArray::try_extend`] is the fallible form for every `V`.
+//! - [`Extend`] and [`FromIterator`] of `(u64, Arc<T>)` for every tree:
+//!   an item always fits a slot, so nothing can be refused.
+//! - [`Extend`] and [`FromIterator`] of `(u64, Entry<T, V>)` only for trees
+//!   whose value type is a [`SmallValue`]: the crate never panics on bad
+//!   input, and a store of a value too wide for its [`Value::BITS`] is
+//!   refused with [`Error::Invalid`]. The infallible traits exist only
+//!   where no value can be refused; [`XArray::try_extend`] is the fallible
+//!   form for every `V`.
 //! - [`Clone`] is an exact copy, made under the source's lock: same
 //!   entries, orders, marks, reservations, flags and collector; items are
 //!   shared (`Arc` clones), not deep-copied. It costs O(n) stores and
@@ -24,6 +27,8 @@
 
 use core::fmt;
 
+use alloc::sync::Arc;
+
 use crate::cursor::walk::{Walk, Want};
 use crate::cursor::write::FREE_MARK;
 use crate::cursor::{Cursor, CursorMut};
@@ -40,14 +45,16 @@ mod sealed {
 }
 
 /// A [`Value`] type every value of which fits a slot, so that storing one
-/// can never fail: `u8`, `u16`, `bool`, and `u32` on 64-bit targets (a
-/// slot carries [`max_value_bits`](crate::max_value_bits) bits: 62 there,
-/// 30 on 32-bit targets).
+/// can never fail: `u8`, `u16`, `i8`, `i16`, `bool`, and `u32` and `i32` on
+/// 64-bit targets (a slot carries [`max_value_bits`](crate::max_value_bits)
+/// bits: 62 there, 30 on 32-bit targets).
 ///
-/// Trees with such a value type implement [`Extend`] and [`FromIterator`].
-/// Other value types (`u64`, `usize`, your own [`Value`]s, whose
-/// `into_raw` the crate cannot vouch for) may produce a payload too wide to
-/// store; use [`XArray::try_extend`] for them. The trait is sealed.
+/// Trees with such a value type implement [`Extend`] and [`FromIterator`]
+/// of `(u64, Entry<T, V>)`. Other value types (`u64`, `usize`, `i64`,
+/// `isize`, your own [`Value`]s, whose `into_raw` the crate cannot vouch
+/// for) may produce a payload too wide to store; use
+/// [`XArray::try_extend`] for them. Items always fit: every tree, whatever
+/// its `V`, collects and extends from `(u64, Arc<T>)`. The trait is sealed.
 ///
 /// ```
 /// use xradix::{Entry, XArray};
@@ -70,16 +77,24 @@ macro_rules! small_value {
 small_value!(
     u8,
     u16,
+    i8,
+    i16,
     bool,
     #[cfg(target_pointer_width = "64")]
-    u32
+    u32,
+    #[cfg(target_pointer_width = "64")]
+    i32
 );
 
-// Every SmallValue fits every slot on the targets it is implemented for.
+// Every SmallValue fits every slot on the targets it is implemented for
+// (a signed one is stored in its own width, as two's complement).
 const _: () = {
     assert!(u16::BITS <= crate::value::max_value_bits());
+    assert!(<i16 as Value>::BITS <= crate::value::max_value_bits());
     #[cfg(target_pointer_width = "64")]
     assert!(u32::BITS <= crate::value::max_value_bits());
+    #[cfg(target_pointer_width = "64")]
+    assert!(<i32 as Value>::BITS <= crate::value::max_value_bits());
 };
 
 impl<T: Send + Sync + 'static, V: Value> XArray<T, V> {
@@ -325,6 +340,59 @@ impl<T: Send + Sync + 'static, V: SmallValue> Extend<(u64, Entry<T, V>)> for XAr
 #[cfg(feature = "std")]
 impl<T: Send + Sync + 'static, V: SmallValue> FromIterator<(u64, Entry<T, V>)> for XArray<T, V> {
     fn from_iter<I: IntoIterator<Item = (u64, Entry<T, V>)>>(iter: I) -> Self {
+        let mut xa = XArray::new();
+        xa.extend(iter);
+        xa
+    }
+}
+
+/// Stores every `(index, item)` in turn, as [`XArray::store`] of
+/// [`Entry::Item`] does (a later item at the same index replaces an
+/// earlier one, keeping its marks), under one acquisition of the lock. For
+/// every value type: an item always fits a slot.
+///
+/// ```
+/// use std::sync::Arc;
+/// use xradix::XArray;
+///
+/// let mut pages: XArray<String> = XArray::new();
+/// pages.extend([(1, Arc::new("one".to_string())), (2, Arc::new("two".to_string()))]);
+/// assert_eq!(pages.len(), 2);
+/// ```
+impl<T: Send + Sync + 'static, V: Value> Extend<(u64, Arc<T>)> for XArray<T, V> {
+    fn extend<I: IntoIterator<Item = (u64, Arc<T>)>>(&mut self, iter: I) {
+        // Cannot fail: an item always fits a slot, and a store fails for
+        // nothing else. (`try_extend` is the one path by which a tree is
+        // filled from an iterator.)
+        let stored = self.try_extend(
+            iter.into_iter()
+                .map(|(index, item)| (index, Entry::Item(item))),
+        );
+        debug_assert!(stored.is_ok(), "xradix: an item was refused: {stored:?}");
+    }
+}
+
+/// A tree holding every `(index, item)`, later ones replacing earlier ones
+/// at the same index. For every value type: an item always fits a slot.
+/// Needs `std` (the default collector); without it, make the tree
+/// [`with_collector`](XArray::with_collector) and [`Extend`] it.
+///
+/// ```
+/// use std::sync::Arc;
+/// use xradix::XArray;
+///
+/// let words = ["zero", "one", "two"];
+/// let xa: XArray<String> = words
+///     .iter()
+///     .enumerate()
+///     .map(|(i, s)| (i as u64, Arc::new(s.to_string())))
+///     .collect();
+/// assert_eq!(xa.len(), 3);
+/// assert_eq!(xa.pin().load(2).and_then(|e| e.item()).map(String::as_str), Some("two"));
+/// ```
+#[cfg(feature = "std")]
+impl<T: Send + Sync + 'static, V: Value> FromIterator<(u64, Arc<T>)> for XArray<T, V> {
+    fn from_iter<I: IntoIterator<Item = (u64, Arc<T>)>>(iter: I) -> Self {
         let mut xa = XArray::new();
         xa.extend(iter);
         xa

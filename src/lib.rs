@@ -27,13 +27,32 @@
 //! assert_eq!(xa.get_order(700), 0);
 //! ```
 //!
+//! Items collect into a tree, and [`xa.pin()`](XArray::pin) reads without
+//! passing a guard:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use xradix::{Mark, XArray};
+//!
+//! let pages: XArray<String> = (0..4u64).map(|i| (i, Arc::new(format!("page {i}")))).collect();
+//! pages.set_mark(2, Mark::DIRTY);
+//! let p = pages.pin();
+//! assert_eq!(p.load(1).and_then(|e| e.item()).map(String::as_str), Some("page 1"));
+//! for (i, page) in &p {
+//!     println!("{i}: {:?}", page.item());
+//! }
+//! assert_eq!(p.iter_marked(.., Mark::DIRTY).map(|(i, _)| i).collect::<Vec<_>>(), [2]);
+//! ```
+//!
 //! # Guards and what readers see
 //!
 //! Reads take a [`Guard`] from [`pin`] (crossbeam-epoch): while it lives,
 //! nothing a read returned is freed, so [`load`](XArray::load) hands out
 //! plain references with no reference count touched. Hold a guard for a
 //! batch of reads, not for ever: nothing unlinked while it lives can be
-//! freed.
+//! freed. [`XArray::pin`] holds the tree and a guard together
+//! ([`Pinned`]), so that reads need no guard argument; the guard-passing
+//! forms stay for reading several trees under one guard.
 //!
 //! Readers never block and never write shared memory. While writers work,
 //! a reader sees only states the tree was in:
@@ -72,6 +91,52 @@
 //! may run deferred item drops) before its first store, and a panic in an
 //! item's `Drop` is raised at a pin, with the tree whole.
 //!
+//! # When is my item dropped?
+//!
+//! A tree holds one reference (one `Arc` count) to each item stored in it.
+//! When the item leaves the tree ([`erase`](XArray::erase), a
+//! [`store`](XArray::store) over it, [`clear`](XArray::clear), dropping
+//! the tree), the caller gets the item back as a new `Arc` where the
+//! method returns one, but **the tree's own reference is dropped later**:
+//! a reader pinned at that moment may still be using a `&T` it loaded, so
+//! the drop is handed to the epoch collector and runs once no guard pinned
+//! before the change is left. Until then `Arc::strong_count` counts the
+//! tree's reference, and if it was the last one, the item's `Drop` has
+//! not run.
+//!
+//! The collector runs deferred drops when threads pin (and when they
+//! exit). To wait for them, call [`XArray::flush`]: it pushes the
+//! collector until every item the tree let go of has been dropped, and
+//! returns 0 then; a guard still pinned somewhere (a [`Pinned`] on this
+//! thread included) holds the drops back, and `flush` then returns how many
+//! are still waiting instead of waiting for ever. Its documentation says
+//! exactly what it can and cannot reach.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use xradix::{Entry, XArray};
+//!
+//! let folio = Arc::new(vec![0u8; 4096]);
+//! let xa: XArray<Vec<u8>> = XArray::new();
+//! for i in 0..4 {
+//!     xa.store(i, Entry::Item(folio.clone())).unwrap();
+//! }
+//! for i in 0..4 {
+//!     xa.erase(i);
+//! }
+//! // The four references the tree held may not all be dropped yet.
+//! assert_eq!(xa.flush(), 0);
+//! assert_eq!(Arc::strong_count(&folio), 1);
+//! ```
+//!
+//! An item's `Drop` therefore runs on whichever thread the collector runs
+//! it: often a later writer or reader of any tree. With `std`, a panic in
+//! it does not unwind through the collector (that would lose the other
+//! drops of the batch): it is caught and raised again by the next xradix
+//! call on that thread that pins — a write, [`get`](XArray::get), [`pin`],
+//! [`XArray::pin`], [`XArray::flush`] — before that call changes anything,
+//! so the tree stays whole.
+//!
 //! # Multi-order entries
 //!
 //! [`store_order`](XArray::store_order) stores one entry for 2^order
@@ -87,8 +152,21 @@
 //!
 //! A [`Value`] is a type of at most 62 bits stored in the slot itself
 //! (the kernel's `xa_mk_value`), such as a block number with flags.
-//! Integers and `bool` implement it; a value too wide for its
-//! [`Value::BITS`] is refused with [`Error::Invalid`], never truncated.
+//! Integers (signed ones as two's complement) and `bool` implement it; a
+//! value too wide for its [`Value::BITS`] (a `u64` of 2^62 or more, an
+//! `i64` outside ±2^61) is refused with [`Error::Invalid`], never
+//! truncated.
+//!
+//! # Writing, and the lock
+//!
+//! Every write method of [`XArray`] takes the tree's lock for the call.
+//! [`XArray::lock`] holds it across many changes and returns a [`Locked`]
+//! handle with the same write methods; while it is alive, write through
+//! the handle. The lock is not reentrant: a write through the tree itself
+//! (`xa.set_mark(..)` instead of `locked.set_mark(..)`) on the thread that
+//! holds the lock would wait for itself, so with `std` it panics at once,
+//! naming the call and pointing at the handle. (Without `std`, the spin
+//! lock cannot tell which thread holds it, and the same mistake spins.)
 //!
 //! # ID allocation
 //!

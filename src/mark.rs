@@ -12,8 +12,24 @@ use core::fmt;
 ///
 /// The kernel's page cache calls mark 0 DIRTY and mark 1 TOWRITE; the
 /// names here follow that use, but the tree gives them no meaning of its
-/// own, except that a tree made with [`Flags::ALLOC`](crate::Flags::ALLOC)
-/// uses mark 0 to track free indices.
+/// own, with one exception: **a tree made with
+/// [`Flags::ALLOC`](crate::Flags::ALLOC) or
+/// [`Flags::ALLOC1`](crate::Flags::ALLOC1) uses mark 0 (`DIRTY`) to track
+/// free indices**, so there `set_mark(i, Mark::DIRTY)` does nothing,
+/// `get_mark(i, Mark::DIRTY)` is false and `iter_marked(.., Mark::DIRTY)`
+/// yields nothing. Use `TOWRITE` or `MARK_2` in such a tree:
+///
+/// ```
+/// use xradix::{Entry, Flags, Mark, XArray};
+///
+/// let ids: XArray = XArray::with_flags(Flags::ALLOC);
+/// let id = ids.alloc(Entry::Value(1), 0..=99).unwrap();
+/// ids.set_mark(id, Mark::DIRTY); // mark 0 is the free-index mark here
+/// assert!(!ids.get_mark(id, Mark::DIRTY));
+/// ids.set_mark(id, Mark::MARK_2); // the user's marks work as usual
+/// assert!(ids.get_mark(id, Mark::MARK_2));
+/// ```
+///
 ///
 /// ```
 /// use xradix::{Entry, Mark, XArray};

@@ -28,7 +28,9 @@ bitflags::bitflags! {
     pub struct Flags: u32 {
         /// Track free indices so that [`XArray::alloc`] finds the lowest
         /// free one in O(height) (`XA_FLAGS_ALLOC`). Uses mark 0 (DIRTY)
-        /// for the purpose: use TOWRITE or MARK_2 in such a tree.
+        /// for the purpose: `set_mark(i, Mark::DIRTY)` does nothing in such
+        /// a tree and `get_mark(i, Mark::DIRTY)` is false; use TOWRITE or
+        /// MARK_2 there.
         ///
         /// ```
         /// use xradix::{Entry, Flags, XArray};
@@ -87,10 +89,28 @@ bitflags::bitflags! {
 /// # Standard traits
 ///
 /// `Default` (with `std`), `Debug` (the first 64 entries in index order),
-/// `Clone` (an exact copy under the lock; see its impl), and, for value
-/// types that always fit a slot ([`SmallValue`](crate::SmallValue)),
-/// `Extend` and `FromIterator`; [`try_extend`](XArray::try_extend) for the
-/// others. With the `serde` feature, `Serialize` and `Deserialize`.
+/// `Clone` (an exact copy under the lock; see its impl), `Extend` and
+/// `FromIterator` of `(u64, Arc<T>)` items for every tree (`collect()` a
+/// tree of items), and of `(u64, Entry<T, V>)` only where every value fits
+/// a slot (`V` a [`SmallValue`](crate::SmallValue): `u8`, `u16`, `i8`,
+/// `i16`, `bool`, and on 64-bit targets `u32`, `i32`);
+/// [`try_extend`](XArray::try_extend) for the others (`u64`, `i64`,
+/// `usize`, `isize`, your own [`Value`]s), which may be refused. With the
+/// `serde` feature, `Serialize` and `Deserialize`.
+///
+/// ```
+/// use std::sync::Arc;
+/// use xradix::XArray;
+///
+/// let xa: XArray<String> = ["a", "b"]
+///     .iter()
+///     .enumerate()
+///     .map(|(i, s)| (i as u64, Arc::new(s.to_string())))
+///     .collect();
+/// for (i, e) in &xa.pin() {
+///     println!("{i}: {}", e.item().unwrap());
+/// }
+/// ```
 pub struct XArray<T = (), V: Value = u64> {
     pub(crate) root: Root,
     collector: Collector,
@@ -322,6 +342,11 @@ impl<T: Send + Sync + 'static, V: Value> XArray<T, V> {
     /// Whether the entry at `index` carries `mark` (the kernel's
     /// `xa_get_mark`). False in a hole.
     ///
+    /// In a [`Flags::ALLOC`] or [`Flags::ALLOC1`] tree, mark 0
+    /// (`Mark::DIRTY`) tracks free indices, not entries: it cannot be set
+    /// on an entry there, and `get_mark(i, Mark::DIRTY)` is always false.
+    /// Use `TOWRITE` or `MARK_2` in such a tree.
+    ///
     /// ```
     /// use xradix::{Entry, Mark, XArray};
     /// let xa: XArray = XArray::new();
@@ -338,8 +363,9 @@ impl<T: Send + Sync + 'static, V: Value> XArray<T, V> {
     }
 
     /// Whether any entry carries `mark` (the kernel's `xa_marked`). In a
-    /// [`Flags::ALLOC`] tree, mark 0 says whether a free index is left
-    /// below the top node.
+    /// [`Flags::ALLOC`] or [`Flags::ALLOC1`] tree, mark 0 (`Mark::DIRTY`)
+    /// is the free-index bookkeeping, not an entry's mark: do not ask it
+    /// there.
     ///
     /// ```
     /// use xradix::{Entry, Mark, XArray};
@@ -447,6 +473,8 @@ impl<T: Send + Sync + 'static, V: Value> XArray<T, V> {
 
     /// The entries in `r` that carry `mark`, in index order. Unmarked
     /// subtrees are skipped: k marked entries among n cost O(k log n).
+    /// In a [`Flags::ALLOC`] or [`Flags::ALLOC1`] tree no entry carries
+    /// mark 0 (`Mark::DIRTY`, the free-index mark), so it yields nothing.
     ///
     /// ```
     /// use xradix::{pin, Entry, Mark, XArray};
@@ -573,14 +601,12 @@ impl<T: Send + Sync + 'static, V: Value> XArray<T, V> {
 }
 
 macro_rules! write_methods {
-    ($(#[$doc:meta] $(#[$example:meta])* $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty;)*) => {
+    ($($(#[$doc:meta])* $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty;)*) => {
         impl<T: Send + Sync + 'static, V: Value> XArray<T, V> {
             $(
-                #[$doc]
+                $(#[$doc])*
                 #[doc = ""]
                 #[doc = concat!("Takes the lock for the call; [`Locked::", stringify!($name), "`] does the same under a held lock.")]
-                #[doc = ""]
-                $(#[$example])*
                 #[doc = ""]
                 #[doc = "# Panics"]
                 #[doc = ""]
@@ -595,7 +621,10 @@ macro_rules! write_methods {
 }
 
 write_methods! {
-    /// See [`Locked::store`].
+    /// Stores `entry` at `index` and returns what was there (the kernel's
+    /// `xa_store`); inside a multi-order entry, replaces the whole entry.
+    /// The tree's own reference to a displaced item is dropped later, when
+    /// no guard can still see it (see [`XArray::flush`]). Details: [`Locked::store`].
     /// ```
     /// use xradix::{Entry, XArray};
     /// let xa: XArray = XArray::new();
@@ -603,7 +632,8 @@ write_methods! {
     /// assert_eq!(xa.store(1, Entry::Value(2)).unwrap(), Some(Entry::Value(1)));
     /// ```
     store(index: u64, entry: Entry<T, V>) -> Result<Option<Entry<T, V>>, Error>;
-    /// See [`Locked::insert`].
+    /// Stores `entry` at `index` only if nothing is there, else
+    /// [`Error::Busy`] (the kernel's `xa_insert`). Details: [`Locked::insert`].
     /// ```
     /// use xradix::{Entry, Error, XArray};
     /// let xa: XArray = XArray::new();
@@ -611,7 +641,10 @@ write_methods! {
     /// assert!(matches!(xa.insert(1, Entry::Value(2)), Err(Error::Busy { index: 1 })));
     /// ```
     insert(index: u64, entry: Entry<T, V>) -> Result<(), Error>;
-    /// See [`Locked::erase`].
+    /// Removes the entry at `index` (a multi-order entry: all of it) and
+    /// returns it (the kernel's `xa_erase`). The tree's own reference to an
+    /// item is dropped later, when no guard can still see it (see
+    /// [`XArray::flush`]). Details: [`Locked::erase`].
     /// ```
     /// use xradix::{Entry, XArray};
     /// let xa: XArray = XArray::new();
@@ -620,7 +653,9 @@ write_methods! {
     /// assert_eq!(xa.erase(4), None);
     /// ```
     erase(index: u64) -> Option<Entry<T, V>>;
-    /// See [`Locked::cmpxchg`].
+    /// Stores `new` at `index` only if `old` is what is there, and returns
+    /// what was there either way (the kernel's `xa_cmpxchg`). Details:
+    /// [`Locked::cmpxchg`].
     /// ```
     /// use xradix::{Entry, XArray};
     /// let xa: XArray = XArray::new();
@@ -629,7 +664,8 @@ write_methods! {
     /// assert_eq!(xa.get(1), Some(Entry::Value(5)));
     /// ```
     cmpxchg(index: u64, old: Option<&Entry<T, V>>, new: Option<Entry<T, V>>) -> Result<Option<Entry<T, V>>, Error>;
-    /// See [`Locked::reserve`].
+    /// Reserves `index`: it reads as empty but [`insert`](XArray::insert)
+    /// finds it busy (the kernel's `xa_reserve`). Details: [`Locked::reserve`].
     /// ```
     /// use xradix::XArray;
     /// let xa: XArray = XArray::new();
@@ -638,7 +674,8 @@ write_methods! {
     /// assert_eq!(xa.len(), 1);
     /// ```
     reserve(index: u64) -> Result<(), Error>;
-    /// See [`Locked::release`].
+    /// Drops the reservation at `index`, if any (the kernel's
+    /// `xa_release`). Details: [`Locked::release`].
     /// ```
     /// use xradix::XArray;
     /// let xa: XArray = XArray::new();
@@ -647,7 +684,8 @@ write_methods! {
     /// assert!(xa.is_empty());
     /// ```
     release(index: u64) -> ();
-    /// See [`Locked::store_order`].
+    /// Stores one entry covering the 2^`order` indices from `index` (the
+    /// kernel's `xa_store_order`). Details: [`Locked::store_order`].
     /// ```
     /// use xradix::{Entry, XArray};
     /// let xa: XArray = XArray::new();
@@ -656,7 +694,9 @@ write_methods! {
     /// assert_eq!(xa.get_order(600), 9);
     /// ```
     store_order(index: u64, order: u32, entry: Entry<T, V>) -> Result<Option<Entry<T, V>>, Error>;
-    /// See [`Locked::store_range`].
+    /// Covers `first ..= last` with `entry` in the fewest aligned
+    /// multi-order pieces (the kernel's `xa_store_range`). Details:
+    /// [`Locked::store_range`].
     /// ```
     /// use xradix::{Entry, XArray};
     /// let xa: XArray = XArray::new();
@@ -664,7 +704,9 @@ write_methods! {
     /// assert_eq!(xa.len(), 4); // 3, 4..=7, 8..=11, 12
     /// ```
     store_range(first: u64, last: u64, entry: Entry<T, V>) -> Result<(), Error>;
-    /// See [`Locked::split`].
+    /// Splits the multi-order entry covering `index` into pieces of
+    /// `order`, each the same entry with the same marks (the kernel's
+    /// `xas_split`). Details: [`Locked::split`].
     /// ```
     /// use xradix::{Entry, XArray};
     /// let xa: XArray = XArray::new();
@@ -674,7 +716,11 @@ write_methods! {
     /// assert_eq!(xa.get_order(5), 2);
     /// ```
     split(index: u64, order: u32) -> Result<(), Error>;
-    /// See [`Locked::set_mark`].
+    /// Sets `mark` on the entry covering `index`; nothing happens in a hole
+    /// (the kernel's `xa_set_mark`). In a [`Flags::ALLOC`] or
+    /// [`Flags::ALLOC1`] tree, `Mark::DIRTY` (mark 0) tracks free indices
+    /// and setting it does nothing: use `TOWRITE` or `MARK_2` there.
+    /// Details: [`Locked::set_mark`].
     /// ```
     /// use xradix::{Entry, Mark, XArray};
     /// let xa: XArray = XArray::new();
@@ -683,7 +729,10 @@ write_methods! {
     /// assert!(xa.get_mark(3, Mark::DIRTY));
     /// ```
     set_mark(index: u64, mark: Mark) -> ();
-    /// See [`Locked::clear_mark`].
+    /// Clears `mark` on the entry covering `index` (the kernel's
+    /// `xa_clear_mark`). In a [`Flags::ALLOC`] or [`Flags::ALLOC1`] tree,
+    /// clearing `Mark::DIRTY` (mark 0, the free-index mark) does nothing.
+    /// Details: [`Locked::clear_mark`].
     /// ```
     /// use xradix::{Entry, Mark, XArray};
     /// let xa: XArray = XArray::new();
@@ -693,7 +742,8 @@ write_methods! {
     /// assert!(!xa.get_mark(3, Mark::DIRTY));
     /// ```
     clear_mark(index: u64, mark: Mark) -> ();
-    /// See [`Locked::alloc`].
+    /// Stores `entry` at the lowest free index in `limit` and returns that
+    /// index (the kernel's `xa_alloc`). Details: [`Locked::alloc`].
     /// ```
     /// use xradix::{Entry, Flags, XArray};
     /// let ids: XArray = XArray::with_flags(Flags::ALLOC1);
@@ -701,7 +751,9 @@ write_methods! {
     /// assert_eq!(ids.alloc(Entry::Value(0), 0..=9).unwrap(), 2);
     /// ```
     alloc(entry: Entry<T, V>, limit: RangeInclusive<u64>) -> Result<u64, Error>;
-    /// See [`Locked::clear`].
+    /// Removes every entry (the kernel's `xa_destroy`). The tree's own
+    /// references to the items are dropped later, when no guard can still
+    /// see them (see [`XArray::flush`]). Details: [`Locked::clear`].
     /// ```
     /// use xradix::{Entry, XArray};
     /// let xa: XArray = XArray::new();
@@ -798,7 +850,9 @@ impl<'a, T: Send + Sync + 'static, V: Value> Locked<'a, T, V> {
     }
 
     /// Whether the entry at `index` carries `mark`, exact while the lock is
-    /// held (see [`XArray::get_mark`]).
+    /// held (the kernel's `xa_get_mark` under `xa_lock`). False in a hole,
+    /// and for `Mark::DIRTY` in a [`Flags::ALLOC`] or [`Flags::ALLOC1`]
+    /// tree (see [`XArray::get_mark`]).
     ///
     /// ```
     /// use xradix::{Entry, Mark, XArray};
@@ -814,7 +868,8 @@ impl<'a, T: Send + Sync + 'static, V: Value> Locked<'a, T, V> {
         !w.is_null() && unsafe { walk.is_marked(&self.xa.root, mark.index()) }
     }
 
-    /// The order of the entry covering `index` (see [`XArray::get_order`]).
+    /// The order of the entry covering `index`: it covers 2^order indices;
+    /// 0 where nothing is stored (see [`XArray::get_order`]).
     ///
     /// ```
     /// use xradix::{Entry, XArray};
@@ -836,6 +891,11 @@ impl<'a, T: Send + Sync + 'static, V: Value> Locked<'a, T, V> {
     /// keeps its order**: storing at one page of a 2 MiB entry rewrites all
     /// 512. To change part of a multi-order entry, [`split`](Locked::split)
     /// it first.
+    ///
+    /// A displaced item comes back as a new `Arc`; **the tree's own
+    /// reference to it is dropped later**, once no guard pinned before the
+    /// store can still see it (so `Arc::strong_count` stays one higher
+    /// until then). [`XArray::flush`] waits for that.
     ///
     /// # Errors
     /// [`Error::Invalid`] if a value does not fit its `Value::BITS`.
@@ -900,6 +960,12 @@ impl<'a, T: Send + Sync + 'static, V: Value> Locked<'a, T, V> {
     ///
     /// **Inside a multi-order entry this erases the whole entry**, every
     /// index it covers. To erase part of it, [`split`](Locked::split) first.
+    ///
+    /// The item comes back as a new `Arc`; **the tree's own reference to it
+    /// is dropped later**, once no guard pinned before the erase can still
+    /// see it: until then `Arc::strong_count` counts it, and the item's
+    /// `Drop` has not run. [`XArray::flush`] waits for that (see the crate
+    /// docs, "When is my item dropped?").
     ///
     /// ```
     /// use xradix::{Entry, XArray};
@@ -1102,7 +1168,13 @@ impl<'a, T: Send + Sync + 'static, V: Value> Locked<'a, T, V> {
     }
 
     /// Sets `mark` on the entry covering `index`; nothing happens where
-    /// nothing is stored. On a multi-order entry the mark covers it whole.
+    /// nothing is stored. On a multi-order entry the mark covers it whole
+    /// (the kernel's `xa_set_mark`).
+    ///
+    /// **In a [`Flags::ALLOC`] or [`Flags::ALLOC1`] tree, `Mark::DIRTY`
+    /// does nothing**: mark 0 tracks the free indices there (as the
+    /// kernel's `XA_FREE_MARK` does), so the tree keeps it to itself. Use
+    /// `Mark::TOWRITE` or `Mark::MARK_2` in such a tree.
     ///
     /// ```
     /// use xradix::{Entry, Mark, XArray};
@@ -1119,7 +1191,10 @@ impl<'a, T: Send + Sync + 'static, V: Value> Locked<'a, T, V> {
         unsafe { self.xa.root.mark(&mut walk, mark, true) }
     }
 
-    /// Clears `mark` on the entry covering `index`.
+    /// Clears `mark` on the entry covering `index` (the kernel's
+    /// `xa_clear_mark`); nothing happens where nothing is stored. In a
+    /// [`Flags::ALLOC`] or [`Flags::ALLOC1`] tree, `Mark::DIRTY` (the
+    /// free-index mark there) is left alone.
     ///
     /// ```
     /// use xradix::{Entry, Mark, XArray};
@@ -1135,7 +1210,11 @@ impl<'a, T: Send + Sync + 'static, V: Value> Locked<'a, T, V> {
         unsafe { self.xa.root.mark(&mut walk, mark, false) }
     }
 
-    /// See [`XArray::tag_range`].
+    /// Gives every entry in `r` that carries `from` the mark `to` as well,
+    /// and returns how many carry `from` (the kernel's
+    /// `tag_pages_for_writeback`); see [`XArray::tag_range`]. In a
+    /// [`Flags::ALLOC`] or [`Flags::ALLOC1`] tree, `Mark::DIRTY` is never
+    /// given (as `to`) nor found (as `from`: the count is 0).
     ///
     /// ```
     /// use xradix::{Entry, Mark, XArray};
@@ -1205,8 +1284,10 @@ impl<'a, T: Send + Sync + 'static, V: Value> Locked<'a, T, V> {
         }
     }
 
-    /// Erases every entry (the kernel's `xa_destroy`). Items are dropped
-    /// once no reader can see them.
+    /// Erases every entry (the kernel's `xa_destroy`). The tree's
+    /// references to the items are dropped later, once no guard pinned
+    /// before the call can still see them; [`XArray::flush`] waits for
+    /// that.
     ///
     /// ```
     /// use xradix::{Entry, XArray};

@@ -46,3 +46,35 @@ fn set_mark_through_the_tree_while_its_lock_is_held_panics() {
     let _l = xa.lock();
     xa.set_mark(1, Mark::TOWRITE);
 }
+
+#[test]
+fn scratch_alloc_marks() {
+    let xa: XArray = XArray::with_flags(Flags::ALLOC);
+    for _ in 0..3 {
+        xa.alloc(Entry::Value(1), 0..=100).unwrap();
+    }
+    xa.set_mark(1, Mark::DIRTY);
+    eprintln!("get_mark {}", xa.get_mark(1, Mark::DIRTY));
+    eprintln!("get_mark hole {}", xa.get_mark(50, Mark::DIRTY));
+    eprintln!("locked get_mark {}", xa.lock().get_mark(1, Mark::DIRTY));
+    eprintln!("has_mark {}", xa.has_mark(Mark::DIRTY));
+    eprintln!(
+        "iter_marked {}",
+        xa.pin().iter_marked(.., Mark::DIRTY).count()
+    );
+    xa.set_mark(1, Mark::TOWRITE);
+    eprintln!("tag {}", xa.tag_range(.., Mark::TOWRITE, Mark::DIRTY));
+    eprintln!(
+        "tag from dirty {}",
+        xa.tag_range(.., Mark::DIRTY, Mark::MARK_2)
+    );
+    xa.clear_mark(1, Mark::DIRTY);
+    xa.check_invariants();
+    let one: XArray = XArray::with_flags(Flags::ALLOC);
+    one.alloc(Entry::Value(1), 0..=100).unwrap();
+    eprintln!(
+        "single get_mark {} has {}",
+        one.get_mark(0, Mark::DIRTY),
+        one.has_mark(Mark::DIRTY)
+    );
+}
