@@ -239,14 +239,14 @@ macro_rules! signed_value {
             const BITS: u32 = if <$t>::BITS < MAX_VALUE_BITS { <$t>::BITS } else { MAX_VALUE_BITS };
             #[inline]
             fn into_raw(self) -> u64 {
-                signed_into_raw(self as i64, Self::BITS)
+                signed_into_raw(self as i64, <Self as Value>::BITS)
             }
             #[inline]
             fn from_raw(raw: u64) -> Self {
                 // Only payloads produced by `into_raw` reach here: they
                 // sign-extend to a value of the type, so the cast cannot
                 // lose bits.
-                signed_from_raw(raw, Self::BITS) as $t
+                signed_from_raw(raw, <Self as Value>::BITS) as $t
             }
         }
     )*};
