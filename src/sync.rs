@@ -262,7 +262,8 @@ impl InFlight {
         // fence after reading the count makes every drop whose decrement
         // we counted visible to the caller (a drop counter in the test
         // reads the right number).
-        fence(Ordering::Acquire);
+        // (core's fence even under loom: the count is a plain atomic.)
+        core::sync::atomic::fence(core::sync::atomic::Ordering::Acquire);
         n
     }
 }
