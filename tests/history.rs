@@ -32,7 +32,9 @@
 //! 20,000 in debug builds, 400,000 in release), or `XRADIX_HISTORY_SECS`
 //! seconds per scenario (then operations are unbounded unless
 //! `XRADIX_HISTORY_OPS` is set too). `XRADIX_HISTORY_SEED` fixes the
-//! writers' choices. `.ci/history.sh` is the long run. A summary line per
+//! writers' choices. A scenario stops at its first violation, unless
+//! `XRADIX_HISTORY_KEEP_GOING=1`: then it runs its budget and reports,
+//! per kind of violation, how many and how long the first took to find. `.ci/history.sh` is the long run. A summary line per
 //! scenario is printed to stderr (`--nocapture` shows it).
 
 #![allow(clippy::std_instead_of_core, clippy::std_instead_of_alloc)]
@@ -45,6 +47,7 @@ mod rng;
 #[path = "common/history.rs"]
 mod history;
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
 use std::sync::{Barrier, Mutex};
 use std::time::{Duration, Instant};
@@ -365,6 +368,10 @@ struct Totals {
     made: [u64; 4],
     report: Report,
     versions: u64,
+    /// With XRADIX_HISTORY_KEEP_GOING: violations per kind, and when each
+    /// kind was first seen.
+    violations: HashMap<&'static str, u64>,
+    first_seen: HashMap<&'static str, String>,
 }
 
 impl Totals {
@@ -469,6 +476,7 @@ fn run(sc: &Scenario) {
             .unwrap()
             .as_nanos() as u64
     });
+    let keep_going = env_u64("XRADIX_HISTORY_KEEP_GOING").is_some_and(|k| k != 0);
     let cap = 1 << 20;
     let started = Instant::now();
     let mut t = Totals::default();
@@ -487,11 +495,36 @@ fn run(sc: &Scenario) {
                 t.made[k] += rec.made[k];
             }
         }
-        if report.violations() > 0 {
+        if report.violations() > 0 && keep_going {
+            // Detection statistics: the first counterexample of each kind,
+            // with how long it took to find; the run goes on.
+            let mut kinds: Vec<_> = report.first_by_kind.iter().collect();
+            kinds.sort_by_key(|k| k.0);
+            for (kind, (example, (lo, hi))) in kinds {
+                *t.violations.entry(kind).or_default() += report.kinds[kind];
+                if t.first_seen.contains_key(kind) {
+                    continue;
+                }
+                let when = format!(
+                    "after {:.1} s, round {}, {} writer ops, {} observations made",
+                    started.elapsed().as_secs_f64(),
+                    t.rounds,
+                    t.ops,
+                    t.made.iter().sum::<u64>() + t.report.steps + report.steps
+                );
+                eprintln!(
+                    "\nhistory {}: first [{kind}] {when}\n{example}\n  the writer's operations \
+                     around it:\n{}",
+                    sc.name,
+                    show_ops(&log, *lo, *hi)
+                );
+                t.first_seen.insert(kind, when);
+            }
+        } else if report.violations() > 0 {
             let mut kinds: Vec<_> = report.kinds.iter().collect();
             kinds.sort();
             let mut msg = format!(
-                "\nhistory {}: VIOLATION after {:.1} s, in round {} (base {base}, seed \
+                "\nhistory {}: VIOLATION after {:.1} s, in round {} (base {base}, round seed \
                  {round_seed}; XRADIX_HISTORY_SEED={seed} repeats the writers' choices)\n\
                  violations in this round: {kinds:?}\n",
                 sc.name,
@@ -515,6 +548,23 @@ fn run(sc: &Scenario) {
             );
         }
         t.add(report);
+    }
+    if !t.violations.is_empty() {
+        let mut kinds: Vec<_> = t.violations.iter().collect();
+        kinds.sort();
+        eprintln!(
+            "history {}: FAILED in {:.1} s (seed {seed}): {}\nviolations: {kinds:?}",
+            sc.name,
+            started.elapsed().as_secs_f64(),
+            t.summary()
+        );
+        for (kind, when) in &t.first_seen {
+            eprintln!("  first [{kind}] {when}");
+        }
+        panic!(
+            "history {}: readers saw states the tree was never in",
+            sc.name
+        );
     }
     eprintln!(
         "history {}: ok in {:.1} s (seed {seed}): {}",

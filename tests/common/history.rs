@@ -90,8 +90,8 @@ pub fn index_of(slot: usize) -> u64 {
 pub fn slots_in(lo: u64, hi: u64) -> impl Iterator<Item = usize> {
     REGIONS.into_iter().flat_map(move |base| {
         let (a, b) = (lo.max(base), hi.min(base + REGION_LEN - 1));
-        let r = if a <= b { a..=b } else { 1..=0 };
-        r.map(|i| slot_of(i).unwrap())
+        // Empty when the range misses the region.
+        (a..b.saturating_add(1)).map(|i| slot_of(i).unwrap())
     })
 }
 
@@ -666,6 +666,8 @@ pub struct Report {
     pub examples: Vec<String>,
     /// The states of the first counterexample's window.
     pub first_window: Option<(u32, u32)>,
+    /// The first counterexample of each kind, and its window.
+    pub first_by_kind: HashMap<&'static str, (String, (u32, u32))>,
 }
 
 impl Report {
@@ -681,8 +683,15 @@ impl Report {
     ) {
         *self.kinds.entry(kind).or_default() += 1;
         self.first_window.get_or_insert(window);
-        if self.examples.len() < 4 {
-            self.examples.push(format!("[{kind}] {}", describe()));
+        let new_kind = !self.first_by_kind.contains_key(kind);
+        if self.examples.len() < 4 || new_kind {
+            let d = format!("[{kind}] {}", describe());
+            if new_kind {
+                self.first_by_kind.insert(kind, (d.clone(), window));
+            }
+            if self.examples.len() < 4 {
+                self.examples.push(d);
+            }
         }
     }
 }
