@@ -7,7 +7,8 @@
 //!   readers ─────────▶ (index, result, seq before, seq after) per load,
 //!                       get, get_order, get_mark and iterator step
 //!   after each round: replay log through the model (common/model.rs)
-//!                     → per-index versions → check (common/history.rs)
+//!                     → per-index versions → check (common/history.rs;
+//!                       the operations: common/history_ops.rs)
 //! ```
 //!
 //! Scenarios: three aimed at the races issue 10 found (a multi-order
@@ -28,8 +29,10 @@
 //! - checking is per index (a binary search in a version list), cheap
 //!   enough for millions of observations a second.
 //!
-//! Budget: `XRADIX_HISTORY_OPS` writer operations per scenario (default
-//! 20,000 in debug builds, 400,000 in release), or `XRADIX_HISTORY_SECS`
+//! Budget: `XRADIX_HISTORY_OPS` writer operations per scenario (by
+//! default 100,000 to 200,000 for the aimed scenarios and 30,000 for the
+//! random one in debug builds, ten times that in release builds: seconds
+//! each in debug), or `XRADIX_HISTORY_SECS`
 //! seconds per scenario (then operations are unbounded unless
 //! `XRADIX_HISTORY_OPS` is set too). `XRADIX_HISTORY_SEED` fixes the
 //! writers' choices. A scenario stops at its first violation, unless
@@ -39,13 +42,15 @@
 
 #![allow(clippy::std_instead_of_core, clippy::std_instead_of_alloc)]
 
+#[path = "common/history.rs"]
+mod history;
 #[path = "common/model.rs"]
 mod model;
 #[path = "common/rng.rs"]
 mod rng;
 #[macro_use]
-#[path = "common/history.rs"]
-mod history;
+#[path = "common/history_ops.rs"]
+mod history_ops;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
@@ -55,9 +60,10 @@ use std::time::{Duration, Instant};
 use xradix::{pin, Guard, Mark};
 
 use history::{
-    apply_model, check, check_iter, check_obs, item_of, value_of, IterRec, Kind, Obs, Op, Out, Rec,
-    Report, Step, Versions, Xa, KIND_NAMES, REGIONS, REGION_B, REGION_LEN,
+    check, check_iter, check_obs, item_of, value_of, IterRec, Kind, Obs, Rec, Report, Step,
+    Versions, Xa, KIND_NAMES, REGIONS, REGION_B, REGION_LEN,
 };
+use history_ops::{apply_model, Op, Out};
 use model::{mask, MVal, Model, E};
 use rng::Rng;
 
@@ -142,15 +148,20 @@ struct Scenario {
     writers: usize,
     readers: usize,
     online_model: bool,
+    /// Writer operations of a default run: (debug build, release build).
+    default_ops: (u64, u64),
     setup: Setup,
     write: Write,
     read: Read,
 }
 
-/// Keeps the leaf alive: an entry at `base + 63`, marked.
+/// Keeps the leaf alive: marked entries at `base + 15` and `base + 63`,
+/// the last index of the first leaf with 16-slot and with 64-slot nodes.
 fn keep_leaf(sh: &Shared, base: u64) {
-    sh.write(|_, k| Op::Store(base + 63, value_of(k)));
-    sh.write(|_, _| Op::SetMark(base + 63, Mark::DIRTY));
+    for i in [15, 63] {
+        sh.write(|_, k| Op::Store(base + i, value_of(k)));
+        sh.write(|_, _| Op::SetMark(base + i, Mark::DIRTY));
+    }
 }
 
 /// Issue 10, case 1: a multi-order entry erased and an order-0 entry
@@ -160,6 +171,7 @@ const LOAD_INSIDE: Scenario = Scenario {
     writers: 1,
     readers: 2,
     online_model: false,
+    default_ops: (200_000, 2_000_000),
     setup: keep_leaf,
     write: |sh, rng, base| {
         sh.write(|_, k| Op::StoreOrder(base, 3, entry(rng, k)));
@@ -187,6 +199,7 @@ const ORDER_OF_RUN: Scenario = Scenario {
     writers: 1,
     readers: 2,
     online_model: false,
+    default_ops: (200_000, 2_000_000),
     setup: keep_leaf,
     write: |sh, rng, base| {
         sh.write(|_, _| Op::Erase(base));
@@ -211,6 +224,7 @@ const RANGE_RESTART: Scenario = Scenario {
     writers: 1,
     readers: 2,
     online_model: false,
+    default_ops: (100_000, 1_000_000),
     setup: keep_leaf,
     write: |sh, rng, base| {
         sh.write(|_, k| Op::StoreOrder(base, 3, entry(rng, k)));
@@ -344,6 +358,7 @@ const RANDOM: Scenario = Scenario {
     writers: 2,
     readers: 2,
     online_model: true,
+    default_ops: (30_000, 300_000),
     setup: |_, _| {},
     write: |sh, rng, _| {
         for _ in 0..16 {
@@ -460,9 +475,9 @@ fn round(sc: &Scenario, seed: u64, base: u64, ops: u64, cap: usize) -> (Vec<Op>,
 fn run(sc: &Scenario) {
     let secs = env_u64("XRADIX_HISTORY_SECS");
     let default_ops = if cfg!(debug_assertions) {
-        20_000
+        sc.default_ops.0
     } else {
-        400_000
+        sc.default_ops.1
     };
     let budget = env_u64("XRADIX_HISTORY_OPS").unwrap_or(if secs.is_some() {
         u64::MAX
