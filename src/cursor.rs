@@ -239,6 +239,12 @@ impl<'a, 'g, T: Send + Sync + 'static, V: Value> Cursor<'a, 'g, T, V> {
         }
     }
 
+    /// Whether the cursor has moved since it was made or set.
+    #[inline]
+    pub(crate) fn started(&self) -> bool {
+        self.started
+    }
+
     /// The index the cursor is at.
     ///
     /// ```
@@ -422,7 +428,14 @@ impl<'a, 'g, T: Send + Sync + 'static, V: Value> Cursor<'a, 'g, T, V> {
     /// The cursor's guard is pinned (always true for a live cursor).
     #[inline]
     pub(crate) unsafe fn find_raw(&mut self, max: u64, want: Want) -> Option<Word> {
-        if self.started && !self.exhausted {
+        if want.mark.is_none() {
+            // The walk arms its leaf fast path only where a forward scan
+            // stopped on an entry, so this needs no `started` check.
+            // SAFETY: the caller's contract.
+            if let Some(w) = unsafe { self.walk.next_in_leaf(max) } {
+                return Some(w);
+            }
+        } else if self.started && !self.exhausted {
             // SAFETY: the caller's contract.
             if let Some(w) = unsafe { self.walk.next_in_node(max, want) } {
                 return Some(w);

@@ -37,10 +37,11 @@ pub struct Iter<'a, 'g, T, V: Value = u64> {
     back: Cursor<'a, 'g, T, V>,
     /// The range; `None` once the iterator is done.
     bounds: Option<(u64, u64)>,
-    /// The index of the last entry yielded from each end: the two ends
-    /// stop when they meet.
-    front_last: Option<u64>,
-    back_last: Option<u64>,
+    /// The highest index the front may still yield: the range's end, or
+    /// just below the last index the back yielded. The back's lower limit
+    /// is worked out from the front cursor's index when the back moves, so
+    /// a forward step does no bookkeeping for the other end.
+    front_max: u64,
     want: Want,
 }
 
@@ -51,16 +52,17 @@ impl<'a, 'g, T: Send + Sync + 'static, V: Value> Iter<'a, 'g, T, V> {
         bounds: Option<(u64, u64)>,
         want: Want,
     ) -> Self {
+        let mut front_max = 0;
         if let Some((start, end)) = bounds {
             front.set(start);
             back.set(end);
+            front_max = end;
         }
         Iter {
             front,
             back,
             bounds,
-            front_last: None,
-            back_last: None,
+            front_max,
             want,
         }
     }
@@ -69,19 +71,22 @@ impl<'a, 'g, T: Send + Sync + 'static, V: Value> Iter<'a, 'g, T, V> {
 impl<'a, 'g, T: Send + Sync + 'static, V: Value> Iterator for Iter<'a, 'g, T, V> {
     type Item = (u64, EntryRef<'g, T, V>);
 
-    #[inline]
+    // Inlined into the caller's loop, as the kernel's `xas_for_each` is: the
+    // common step is a few loads in `Walk::next_in_leaf`, and the item
+    // stays in registers instead of going through memory.
+    #[inline(always)]
     fn next(&mut self) -> Option<Self::Item> {
-        let (_, max) = self.bounds?;
+        self.bounds?;
+        // The walk never yields past `front_max` and never goes back (see
+        // `Walk::scan_past`), so the indices rise strictly inside the range.
         // SAFETY: the cursor's guard is pinned for 'g.
-        let found = unsafe { self.front.find_raw(max, self.want) };
-        let index = self.front.index();
-        match found {
-            Some(w) if self.back_last.is_none_or(|b| index < b) => {
-                self.front_last = Some(index);
+        match unsafe { self.front.find_raw(self.front_max, self.want) } {
+            Some(w) => {
+                let index = self.front.index();
                 // SAFETY: loaded under the cursor's guard.
                 unsafe { entry::word_ref(w) }.map(|e| (index, e))
             }
-            _ => {
+            None => {
                 self.bounds = None;
                 None
             }
@@ -115,9 +120,18 @@ impl<'a, 'g, T: Send + Sync + 'static, V: Value> DoubleEndedIterator for Iter<'a
         // SAFETY: the cursor's guard is pinned for 'g.
         let found = unsafe { self.back.find_back_raw(min, self.want) };
         let index = self.back.index();
+        // The back yields an entry at its first index (or `min`); if that
+        // is not above the last index the front yielded (the front cursor
+        // sits on it), the front has yielded this entry already, or the
+        // two ends have met.
+        let met = self.front.started() && index <= self.front.index();
         match found {
-            Some(w) if self.front_last.is_none_or(|f| index > f) => {
-                self.back_last = Some(index);
+            Some(w) if !met => {
+                match index.checked_sub(1) {
+                    Some(below) => self.front_max = below,
+                    // Index 0 from the back: nothing is left for either end.
+                    None => self.bounds = None,
+                }
                 // SAFETY: loaded under the cursor's guard.
                 unsafe { entry::word_ref(w) }.map(|e| (index, e))
             }

@@ -6,15 +6,13 @@
 //! one seed with `XRADIX_SEED=<n> cargo test --test model` (and
 //! `XRADIX_STEPS=<n>` to change the number of steps per seed).
 //!
-//! The model keys each entry by its first index and keeps its order and
-//! marks, with the kernel's multi-order rules (API.md): a store inside an
-//! entry replaces the whole entry and keeps its order and marks; a
-//! `store_order` over several entries takes the union of their marks; an
-//! erase removes the whole entry.
+//! The model (tests/common/model.rs, shared with the fuzz target and the
+//! history checker) keys each entry by its first index and keeps its order
+//! and marks, with the kernel's multi-order rules (API.md).
 
 #![allow(clippy::std_instead_of_core, clippy::std_instead_of_alloc)]
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::ops::Bound;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
@@ -22,283 +20,15 @@ use std::sync::Arc;
 
 use xradix::{pin, Entry, EntryRef, Error, Flags, InvalidInput, Mark, XArray, CHUNK_SHIFT};
 
+#[path = "common/model.rs"]
+mod model;
+#[path = "common/rng.rs"]
+mod rng;
+
+use model::{bit, mask, owned_matches, ref_matches, MEnt, MVal, Model, E};
+use rng::Rng;
+
 type Xa = XArray<u64, u64>;
-type E = Entry<u64, u64>;
-
-// ---------------------------------------------------------------------------
-// A small deterministic generator (xorshift64*), so that a seed means the
-// same run whatever version of `rand` is around.
-
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        let mut r = Rng((seed ^ 0x2545_f491_4f6c_dd1d).wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
-        for _ in 0..4 {
-            r.next();
-        }
-        r
-    }
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    /// Uniform in `0..n` (n > 0), near enough.
-    fn below(&mut self, n: u64) -> u64 {
-        ((self.next() as u128 * n as u128) >> 64) as u64
-    }
-    fn pct(&mut self, p: u64) -> bool {
-        self.below(100) < p
-    }
-    fn pick<T: Copy>(&mut self, xs: &[T]) -> T {
-        xs[self.below(xs.len() as u64) as usize]
-    }
-}
-
-fn mask(order: u32) -> u64 {
-    if order >= 64 {
-        u64::MAX
-    } else {
-        (1u64 << order) - 1
-    }
-}
-
-fn bit(m: Mark) -> u8 {
-    let k = Mark::ALL.iter().position(|&x| x == m).unwrap();
-    1 << k
-}
-
-// ---------------------------------------------------------------------------
-// The model.
-
-#[derive(Clone, Debug)]
-enum MVal {
-    Reserved,
-    Value(u64),
-    Item(Arc<u64>),
-}
-
-impl MVal {
-    fn from_entry(e: &E) -> MVal {
-        match e {
-            Entry::Value(x) => MVal::Value(*x),
-            Entry::Item(a) => MVal::Item(a.clone()),
-        }
-    }
-    fn to_entry(&self) -> Option<E> {
-        match self {
-            MVal::Reserved => None,
-            MVal::Value(x) => Some(Entry::Value(*x)),
-            MVal::Item(a) => Some(Entry::Item(a.clone())),
-        }
-    }
-}
-
-#[derive(Clone, Debug)]
-struct MEnt {
-    val: MVal,
-    order: u32,
-    marks: u8,
-}
-
-impl MEnt {
-    fn last(&self, first: u64) -> u64 {
-        first + mask(self.order)
-    }
-}
-
-/// Whether an owned entry the tree returned is the model's (items by identity).
-fn owned_matches(got: Option<&E>, want: Option<&MVal>) -> bool {
-    match (got, want) {
-        (None, None) | (None, Some(MVal::Reserved)) => true,
-        (Some(Entry::Value(a)), Some(MVal::Value(b))) => a == b,
-        (Some(Entry::Item(a)), Some(MVal::Item(b))) => Arc::ptr_eq(a, b),
-        _ => false,
-    }
-}
-
-fn ref_matches(got: Option<EntryRef<'_, u64, u64>>, want: Option<&MVal>) -> bool {
-    match (got, want) {
-        (None, None) | (None, Some(MVal::Reserved)) => true,
-        (Some(EntryRef::Value(a)), Some(MVal::Value(b))) => a == *b,
-        (Some(EntryRef::Item(a)), Some(MVal::Item(b))) => std::ptr::eq(a, Arc::as_ptr(b)),
-        _ => false,
-    }
-}
-
-/// Same-entry test of `cmpxchg`: items by identity, values by value.
-fn same(cur: Option<&MVal>, old: Option<&E>) -> bool {
-    owned_matches(old, cur)
-}
-
-#[derive(Default)]
-struct Model {
-    map: BTreeMap<u64, MEnt>,
-    /// Indices whose state the next comparison must check.
-    touched: Vec<u64>,
-}
-
-impl Model {
-    fn covering(&self, i: u64) -> Option<u64> {
-        let (&f, e) = self.map.range(..=i).next_back()?;
-        (e.last(f) >= i).then_some(f)
-    }
-
-    fn at(&self, i: u64) -> Option<&MEnt> {
-        self.covering(i).map(|f| &self.map[&f])
-    }
-
-    fn touch(&mut self, i: u64) {
-        self.touched.push(i);
-        self.touched.push(i.wrapping_sub(1));
-        self.touched.push(i.wrapping_add(1));
-    }
-
-    fn touch_range(&mut self, first: u64, last: u64) {
-        self.touch(first);
-        self.touch(last);
-        self.touched.push(first + (last - first) / 2);
-    }
-
-    /// `store` at `i`: replaces the covering entry whole, keeping its order
-    /// and marks, or adds an order-0 entry.
-    fn store(&mut self, i: u64, val: MVal) -> Option<MVal> {
-        self.touch(i);
-        if let Some(f) = self.covering(i) {
-            let e = self.map.get_mut(&f).unwrap();
-            let prev = std::mem::replace(&mut e.val, val);
-            let last = e.last(f);
-            self.touch_range(f, last);
-            Some(prev)
-        } else {
-            self.map.insert(
-                i,
-                MEnt {
-                    val,
-                    order: 0,
-                    marks: 0,
-                },
-            );
-            None
-        }
-    }
-
-    fn erase(&mut self, i: u64) -> Option<MVal> {
-        self.touch(i);
-        let f = self.covering(i)?;
-        let e = self.map.remove(&f).unwrap();
-        self.touch_range(f, e.last(f));
-        Some(e.val)
-    }
-
-    /// `store_order`: what it replaced, and whether it acted as a plain
-    /// store into a larger entry.
-    fn store_order(&mut self, i: u64, order: u32, val: MVal) -> (Vec<MVal>, bool) {
-        if let Some(f) = self.covering(i) {
-            if self.map[&f].order > order {
-                let prev = self.store(i, val).unwrap();
-                return (vec![prev], true);
-            }
-        }
-        let last = i + mask(order);
-        let firsts: Vec<u64> = self.map.range(i..=last).map(|(&f, _)| f).collect();
-        let mut marks = 0;
-        let mut replaced = Vec::new();
-        for f in firsts {
-            let e = self.map.remove(&f).unwrap();
-            assert!(
-                e.last(f) <= last,
-                "model: entry {f} sticks out of {i}..={last}"
-            );
-            marks |= e.marks;
-            self.touch_range(f, e.last(f));
-            replaced.push(e.val);
-        }
-        self.map.insert(i, MEnt { val, order, marks });
-        self.touch_range(i, last);
-        (replaced, false)
-    }
-
-    fn split(&mut self, f: u64, to: u32) {
-        let e = self.map.remove(&f).unwrap();
-        let n = 1u64 << (e.order - to);
-        for p in 0..n {
-            let first = f + (p << to);
-            self.map.insert(
-                first,
-                MEnt {
-                    val: e.val.clone(),
-                    order: to,
-                    marks: e.marks,
-                },
-            );
-            if p < 3 || p + 3 >= n {
-                self.touch_range(first, first + mask(to));
-            }
-        }
-    }
-
-    fn set_marks(&mut self, i: u64, m: u8, on: bool) {
-        self.touch(i);
-        if let Some(f) = self.covering(i) {
-            let e = self.map.get_mut(&f).unwrap();
-            if on {
-                e.marks |= m;
-            } else {
-                e.marks &= !m;
-            }
-            let last = e.last(f);
-            self.touch_range(f, last);
-        }
-    }
-
-    /// Entries (first index, entry) overlapping `lo..=hi`.
-    fn overlapping(&self, lo: u64, hi: u64) -> Vec<u64> {
-        let mut out = Vec::new();
-        if lo > hi {
-            return out;
-        }
-        if let Some(f) = self.covering(lo) {
-            out.push(f);
-        }
-        for (&f, _) in self.map.range(lo..=hi) {
-            if out.last() != Some(&f) {
-                out.push(f);
-            }
-        }
-        out
-    }
-
-    /// What `range`/`iter_marked` over `lo..=hi` yields: non-reserved
-    /// entries, each once, at `max(first, lo)`.
-    fn expect_iter(&self, lo: u64, hi: u64, mark: Option<u8>) -> Vec<(u64, MVal)> {
-        self.overlapping(lo, hi)
-            .into_iter()
-            .map(|f| (f, &self.map[&f]))
-            .filter(|(_, e)| !matches!(e.val, MVal::Reserved))
-            .filter(|(_, e)| mark.is_none_or(|m| e.marks & m != 0))
-            .map(|(f, e)| (f.max(lo), e.val.clone()))
-            .collect()
-    }
-
-    /// The lowest index in `lo..=hi` that no entry covers.
-    fn lowest_free(&self, lo: u64, hi: u64) -> Option<u64> {
-        let mut i = lo;
-        loop {
-            if i > hi {
-                return None;
-            }
-            match self.covering(i) {
-                None => return Some(i),
-                Some(f) => i = self.map[&f].last(f).checked_add(1)?,
-            }
-        }
-    }
-}
 
 // ---------------------------------------------------------------------------
 // One run: a tree, its model and a generator.
@@ -624,7 +354,7 @@ impl Run {
         let e = self.gen.entry();
         note(&mut self.log, format!("store({i}, {e:?})"));
         let got = self.xa.store(i, e.clone()).unwrap();
-        let want = self.model.store(i, MVal::from_entry(&e));
+        let want = self.model.store(i, MVal::of(&e));
         assert!(
             owned_matches(got.as_ref(), want.as_ref()),
             "store returned {got:?}, model {want:?}"
@@ -641,7 +371,7 @@ impl Run {
             self.model.touch(i);
         } else {
             got.unwrap();
-            self.model.store(i, MVal::from_entry(&e));
+            self.model.store(i, MVal::of(&e));
         }
     }
 
@@ -679,10 +409,10 @@ impl Run {
             "cmpxchg returned {got:?}, model has {cur:?}"
         );
         self.model.touch(i);
-        if same(cur.as_ref(), old.as_ref()) {
+        if owned_matches(old.as_ref(), cur.as_ref()) {
             match new {
                 Some(e) => {
-                    self.model.store(i, MVal::from_entry(&e));
+                    self.model.store(i, MVal::of(&e));
                 }
                 None => {
                     self.model.erase(i);
@@ -740,16 +470,8 @@ impl Run {
             format!("tag_range({lo}..={hi}, {from:?}, {to:?})"),
         );
         let got = self.xa.tag_range(lo..=hi, from, to);
-        let firsts: Vec<u64> = self
-            .model
-            .overlapping(lo, hi)
-            .into_iter()
-            .filter(|f| self.model.map[f].marks & bit(from) != 0)
-            .collect();
-        assert_eq!(got, firsts.len(), "tag_range count");
-        for f in firsts {
-            self.model.set_marks(f, bit(to), true);
-        }
+        let want = self.model.tag_range(lo, hi, bit(from), bit(to));
+        assert_eq!(got, want, "tag_range count");
     }
 
     fn op_store_order(&mut self) {
@@ -788,7 +510,7 @@ impl Run {
             return;
         }
         let got = got.unwrap();
-        let (replaced, inside) = self.model.store_order(i, order, MVal::from_entry(&e));
+        let (replaced, inside) = self.model.store_order(i, order, MVal::of(&e));
         if inside || replaced.len() <= 1 {
             assert!(
                 owned_matches(got.as_ref(), replaced.first()),
@@ -830,23 +552,7 @@ impl Run {
             format!("store_range({first}, {last}, {e:?})"),
         );
         self.xa.store_range(first, last, e.clone()).unwrap();
-        let mut i = first;
-        loop {
-            let mut order = if i == 0 {
-                63
-            } else {
-                i.trailing_zeros().min(63)
-            };
-            while i + mask(order) > last {
-                order -= 1;
-            }
-            self.model.store_order(i, order, MVal::from_entry(&e));
-            let end = i + mask(order);
-            if end >= last {
-                break;
-            }
-            i = end + 1;
-        }
+        self.model.store_range(first, last, MVal::of(&e));
     }
 
     fn op_split(&mut self) {
@@ -947,7 +653,7 @@ impl Run {
         match self.model.lowest_free(start, hi) {
             Some(want) => {
                 assert_eq!(got, Ok(want), "alloc in {lo}..={hi}");
-                self.model.store(want, MVal::from_entry(&e));
+                self.model.store(want, MVal::of(&e));
             }
             None => assert!(matches!(got, Err(Error::Full { .. })), "{got:?}"),
         }
@@ -1087,7 +793,7 @@ impl Run {
                     note(&mut self.log, format!("  .store({e:?}) at {idx}"));
                     let got = c.store(e.clone()).unwrap();
                     wrote = true;
-                    let want = self.model.store(idx, MVal::from_entry(&e));
+                    let want = self.model.store(idx, MVal::of(&e));
                     assert!(
                         owned_matches(got.as_ref(), want.as_ref()),
                         "cursor store: {got:?} vs {want:?}"
@@ -1207,7 +913,7 @@ impl Run {
             0 => {
                 note(&mut self.log, format!("lock().store({i}, {e:?})"));
                 let got = l.store(i, e.clone()).unwrap();
-                let want = self.model.store(i, MVal::from_entry(&e));
+                let want = self.model.store(i, MVal::of(&e));
                 assert!(owned_matches(got.as_ref(), want.as_ref()));
             }
             1 => {

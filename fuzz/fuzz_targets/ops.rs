@@ -1,5 +1,7 @@
 //! Fuzz target `ops`: a sequence of operations on one tree, each checked
-//! against a `BTreeMap` model that knows multi-order entries (API.md):
+//! against the `BTreeMap` model of tests/common/model.rs (the one the model
+//! test and the history checker use), which knows multi-order entries
+//! (API.md):
 //!
 //! - a `store` (or `cmpxchg`, `alloc`) inside a multi-order entry replaces
 //!   the whole entry and keeps its order and marks; `erase` removes it whole;
@@ -20,15 +22,14 @@
 //! `arbitrary`; `cargo fuzz fmt ops FILE` prints the decoded sequence.
 #![no_main]
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::ops::Bound;
 use std::sync::Arc;
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use xradix::{
-    Collector, Entry, EntryRef, Error, Flags, Guard, InvalidInput, LocalHandle, Mark, XArray,
-    CHUNK_SHIFT,
+    Collector, Entry, Error, Flags, Guard, InvalidInput, LocalHandle, Mark, XArray, CHUNK_SHIFT,
 };
 
 type E = Entry<u64, u64>;
@@ -169,222 +170,12 @@ struct Input {
 }
 
 // ---------------------------------------------------------------------------
-// The model.
+// The model: the one the model test and the history checker use.
 
-fn mask(order: u32) -> u64 {
-    if order >= 64 {
-        u64::MAX
-    } else {
-        (1u64 << order) - 1
-    }
-}
+#[path = "../../tests/common/model.rs"]
+mod model;
 
-#[derive(Clone, Debug)]
-enum MVal {
-    Reserved,
-    Value(u64),
-    Item(Arc<u64>),
-}
-
-impl MVal {
-    fn of(e: &E) -> MVal {
-        match e {
-            Entry::Value(v) => MVal::Value(*v),
-            Entry::Item(a) => MVal::Item(a.clone()),
-        }
-    }
-}
-
-#[derive(Clone, Debug)]
-struct MEnt {
-    val: MVal,
-    order: u32,
-    marks: u8,
-}
-
-impl MEnt {
-    fn last(&self, first: u64) -> u64 {
-        first + mask(self.order)
-    }
-}
-
-/// What the tree returns for a model value: a reservation reads as None.
-fn owned_ok(got: Option<&E>, want: Option<&MVal>) -> bool {
-    match (got, want) {
-        (None, None) | (None, Some(MVal::Reserved)) => true,
-        (Some(Entry::Value(a)), Some(MVal::Value(b))) => a == b,
-        (Some(Entry::Item(a)), Some(MVal::Item(b))) => Arc::ptr_eq(a, b),
-        _ => false,
-    }
-}
-
-fn ref_ok(got: Option<EntryRef<'_, u64, u64>>, want: Option<&MVal>) -> bool {
-    match (got, want) {
-        (None, None) | (None, Some(MVal::Reserved)) => true,
-        (Some(EntryRef::Value(a)), Some(MVal::Value(b))) => a == *b,
-        (Some(EntryRef::Item(a)), Some(MVal::Item(b))) => std::ptr::eq(a, Arc::as_ptr(b)),
-        _ => false,
-    }
-}
-
-#[derive(Default)]
-struct Model {
-    map: BTreeMap<u64, MEnt>,
-    /// Indices to compare after the current operation.
-    touched: Vec<u64>,
-}
-
-impl Model {
-    fn covering(&self, i: u64) -> Option<u64> {
-        let (&f, e) = self.map.range(..=i).next_back()?;
-        (e.last(f) >= i).then_some(f)
-    }
-
-    fn at(&self, i: u64) -> Option<&MEnt> {
-        self.covering(i).map(|f| &self.map[&f])
-    }
-
-    fn touch(&mut self, i: u64) {
-        self.touched
-            .extend([i, i.wrapping_sub(1), i.wrapping_add(1)]);
-    }
-
-    fn touch_entry(&mut self, first: u64, last: u64) {
-        self.touch(first);
-        self.touch(last);
-        self.touched.push(first + (last - first) / 2);
-    }
-
-    fn store(&mut self, i: u64, val: MVal) -> Option<MVal> {
-        self.touch(i);
-        match self.covering(i) {
-            Some(f) => {
-                let e = self.map.get_mut(&f).unwrap();
-                let last = e.last(f);
-                let prev = std::mem::replace(&mut e.val, val);
-                self.touch_entry(f, last);
-                Some(prev)
-            }
-            None => {
-                self.map.insert(
-                    i,
-                    MEnt {
-                        val,
-                        order: 0,
-                        marks: 0,
-                    },
-                );
-                None
-            }
-        }
-    }
-
-    fn erase(&mut self, i: u64) -> Option<MVal> {
-        self.touch(i);
-        let f = self.covering(i)?;
-        let e = self.map.remove(&f).unwrap();
-        self.touch_entry(f, e.last(f));
-        Some(e.val)
-    }
-
-    /// `store_order` of an aligned range; returns what the call returns.
-    fn store_order(&mut self, i: u64, order: u32, val: MVal) -> Option<MVal> {
-        if let Some(f) = self.covering(i) {
-            if self.map[&f].order > order {
-                return self.store(i, val);
-            }
-        }
-        let last = i + mask(order);
-        let firsts: Vec<u64> = self.map.range(i..=last).map(|(&f, _)| f).collect();
-        let mut marks = 0;
-        let mut first_replaced = None;
-        for f in firsts {
-            let e = self.map.remove(&f).unwrap();
-            assert!(
-                e.last(f) <= last,
-                "model: entry at {f} sticks out of {i}..={last}"
-            );
-            marks |= e.marks;
-            self.touch_entry(f, e.last(f));
-            first_replaced.get_or_insert(e.val);
-        }
-        self.map.insert(i, MEnt { val, order, marks });
-        self.touch_entry(i, last);
-        first_replaced
-    }
-
-    fn split(&mut self, f: u64, to: u32) {
-        let e = self.map.remove(&f).unwrap();
-        let n = 1u64 << (e.order - to);
-        for p in 0..n {
-            let first = f + (p << to);
-            self.map.insert(
-                first,
-                MEnt {
-                    val: e.val.clone(),
-                    order: to,
-                    marks: e.marks,
-                },
-            );
-            if p < 2 || p + 2 >= n {
-                self.touch_entry(first, first + mask(to));
-            }
-        }
-    }
-
-    fn mark(&mut self, i: u64, bit: u8, on: bool) {
-        self.touch(i);
-        if let Some(f) = self.covering(i) {
-            let e = self.map.get_mut(&f).unwrap();
-            if on {
-                e.marks |= bit;
-            } else {
-                e.marks &= !bit;
-            }
-        }
-    }
-
-    /// First indices of the entries overlapping `lo..=hi`.
-    fn overlapping(&self, lo: u64, hi: u64) -> Vec<u64> {
-        let mut out = Vec::new();
-        if lo > hi {
-            return out;
-        }
-        if let Some(f) = self.covering(lo) {
-            out.push(f);
-        }
-        for (&f, _) in self.map.range(lo..=hi) {
-            if out.last() != Some(&f) {
-                out.push(f);
-            }
-        }
-        out
-    }
-
-    /// What `range`/`iter_marked` over `lo..=hi` yields.
-    fn expect_iter(&self, lo: u64, hi: u64, mark: Option<u8>) -> Vec<(u64, MVal)> {
-        self.overlapping(lo, hi)
-            .into_iter()
-            .map(|f| (f, &self.map[&f]))
-            .filter(|(_, e)| !matches!(e.val, MVal::Reserved))
-            .filter(|(_, e)| mark.is_none_or(|m| e.marks & m != 0))
-            .map(|(f, e)| (f.max(lo), e.val.clone()))
-            .collect()
-    }
-
-    fn lowest_free(&self, lo: u64, hi: u64) -> Option<u64> {
-        let mut i = lo;
-        loop {
-            if i > hi {
-                return None;
-            }
-            match self.covering(i) {
-                None => return Some(i),
-                Some(f) => i = self.map[&f].last(f).checked_add(1)?,
-            }
-        }
-    }
-}
+use model::{bit, mask, owned_matches, ref_matches, MVal, Model};
 
 // ---------------------------------------------------------------------------
 // One run.
@@ -400,10 +191,6 @@ struct Run {
     pool: Vec<Arc<u64>>,
     /// `CheckAll` operations done (at most four count).
     full_checks: u32,
-}
-
-fn bit(m: Mark) -> u8 {
-    1 << m.index()
 }
 
 impl Run {
@@ -489,7 +276,7 @@ impl Run {
         let want = self.model.at(i);
         let got = self.xa.load(i, &g);
         assert!(
-            ref_ok(got, want.map(|e| &e.val)),
+            ref_matches(got, want.map(|e| &e.val)),
             "load({i}) = {got:?}, model {want:?}"
         );
         let reserved = want.is_some_and(|e| matches!(e.val, MVal::Reserved));
@@ -514,7 +301,7 @@ impl Run {
         if full {
             let owned = self.xa.get(i);
             assert!(
-                owned_ok(owned.as_ref(), want.map(|e| &e.val)),
+                owned_matches(owned.as_ref(), want.map(|e| &e.val)),
                 "get({i}) = {owned:?}, model {want:?}"
             );
             assert_eq!(
@@ -563,7 +350,7 @@ impl Run {
         for ((gi, ge), (wi, we)) in got.iter().zip(&want) {
             assert_eq!(gi, wi, "iter() index");
             assert!(
-                ref_ok(Some(*ge), Some(we)),
+                ref_matches(Some(*ge), Some(we)),
                 "iter() at {gi}: {ge:?} vs {we:?}"
             );
         }
@@ -608,7 +395,7 @@ impl Run {
                     let got = got.unwrap();
                     let want = self.model.store(i, MVal::of(&e));
                     assert!(
-                        owned_ok(got.as_ref(), want.as_ref()),
+                        owned_matches(got.as_ref(), want.as_ref()),
                         "store returned {got:?}, model {want:?}"
                     );
                 }
@@ -633,7 +420,7 @@ impl Run {
                 let got = self.xa.erase(i);
                 let want = self.model.erase(i);
                 assert!(
-                    owned_ok(got.as_ref(), want.as_ref()),
+                    owned_matches(got.as_ref(), want.as_ref()),
                     "erase returned {got:?}, model {want:?}"
                 );
             }
@@ -668,10 +455,10 @@ impl Run {
                 }
                 let got = got.unwrap();
                 assert!(
-                    owned_ok(got.as_ref(), cur.as_ref()),
+                    owned_matches(got.as_ref(), cur.as_ref()),
                     "cmpxchg returned {got:?}, model {cur:?}"
                 );
-                if owned_ok(old.as_ref(), cur.as_ref()) {
+                if owned_matches(old.as_ref(), cur.as_ref()) {
                     match new {
                         Some(e) => {
                             self.model.store(i, MVal::of(&e));
@@ -742,9 +529,14 @@ impl Run {
                             return;
                         }
                         let got = got.unwrap();
-                        let want = self.model.store_order(i, order, MVal::of(&e));
+                        let want = self
+                            .model
+                            .store_order(i, order, MVal::of(&e))
+                            .0
+                            .into_iter()
+                            .next();
                         assert!(
-                            owned_ok(got.as_ref(), want.as_ref()),
+                            owned_matches(got.as_ref(), want.as_ref()),
                             "store_order returned {got:?}, model {want:?}"
                         );
                     }
@@ -784,25 +576,7 @@ impl Run {
                     return;
                 }
                 got.unwrap();
-                let val = MVal::of(&e);
-                let mut i = first;
-                loop {
-                    let align = if i == 0 {
-                        63
-                    } else {
-                        i.trailing_zeros().min(63)
-                    };
-                    let room = match (last - i).checked_add(1) {
-                        Some(n) => 63 - n.leading_zeros(),
-                        None => 63,
-                    };
-                    let order = align.min(room);
-                    self.model.store_order(i, order, val.clone());
-                    match (i | mask(order)).checked_add(1) {
-                        Some(next) if next <= last => i = next,
-                        _ => break,
-                    }
-                }
+                self.model.store_range(first, last, MVal::of(&e));
             }
             Op::Split { at, to } => {
                 let i = at.get();
@@ -872,29 +646,17 @@ impl Run {
                 } else {
                     self.xa.clear_mark(i, m);
                 }
-                self.model.mark(i, bit(m), on);
+                self.model.set_marks(i, bit(m), on);
             }
             Op::TagRange(r, from, to) => {
                 let (from, to) = (self.mark(from), self.mark(to));
                 let (b, inclusive) = Self::range(r);
                 let got = self.xa.tag_range(b, from, to);
-                let firsts: Vec<u64> = match inclusive {
-                    Some((lo, hi)) => self
-                        .model
-                        .overlapping(lo, hi)
-                        .into_iter()
-                        .filter(|f| self.model.map[f].marks & bit(from) != 0)
-                        .collect(),
-                    None => Vec::new(),
+                let want = match inclusive {
+                    Some((lo, hi)) => self.model.tag_range(lo, hi, bit(from), bit(to)),
+                    None => 0,
                 };
-                assert_eq!(
-                    got,
-                    firsts.len(),
-                    "tag_range({b:?}, {from:?}, {to:?}) count"
-                );
-                for f in firsts {
-                    self.model.mark(f, bit(to), true);
-                }
+                assert_eq!(got, want, "tag_range({b:?}, {from:?}, {to:?}) count");
             }
             Op::Alloc { ent, lo, len, kind } => {
                 let (e, wide) = self.entry(ent);
@@ -973,7 +735,7 @@ impl Run {
                                 if back { "back" } else { "front" }
                             );
                             assert!(
-                                ref_ok(Some(ge), Some(we)),
+                                ref_matches(Some(ge), Some(we)),
                                 "iteration at {gi}: {ge:?} vs {we:?}"
                             );
                         }
@@ -1006,7 +768,7 @@ impl Run {
                     let want = self.model.at(idx);
                     let got = if back { c.prev() } else { c.next() };
                     assert!(
-                        ref_ok(got, want.map(|e| &e.val)),
+                        ref_matches(got, want.map(|e| &e.val)),
                         "cursor at {idx}: {got:?} vs {want:?}"
                     );
                     assert_eq!(c.index(), idx, "cursor index after step {s}");
@@ -1062,7 +824,7 @@ impl Run {
                 None => c.find(max),
             };
             assert!(
-                ref_ok(got, Some(&e.val)),
+                ref_matches(got, Some(&e.val)),
                 "{mark:?} scan #{k} from {start}: {got:?}, model entry at {f}: {e:?}"
             );
             let lo = f.max(start);
@@ -1102,7 +864,7 @@ impl Run {
                     let want = self.model.at(idx).map(|e| e.val.clone());
                     let got = c.next();
                     assert!(
-                        ref_ok(got, want.as_ref()),
+                        ref_matches(got, want.as_ref()),
                         "cursor_mut next at {idx}: {got:?} vs {want:?}"
                     );
                     assert_eq!(c.index(), idx);
@@ -1117,7 +879,7 @@ impl Run {
                         let got = got.unwrap();
                         let want = self.model.store(idx, MVal::of(&e));
                         assert!(
-                            owned_ok(got.as_ref(), want.as_ref()),
+                            owned_matches(got.as_ref(), want.as_ref()),
                             "cursor store at {idx}: {got:?} vs {want:?}"
                         );
                     }
@@ -1126,7 +888,7 @@ impl Run {
                     let got = c.erase();
                     let want = self.model.erase(idx);
                     assert!(
-                        owned_ok(got.as_ref(), want.as_ref()),
+                        owned_matches(got.as_ref(), want.as_ref()),
                         "cursor erase at {idx}: {got:?} vs {want:?}"
                     );
                 }
@@ -1141,7 +903,7 @@ impl Run {
                     } else {
                         c.clear_mark(m);
                     }
-                    self.model.mark(idx, bit(m), on);
+                    self.model.set_marks(idx, bit(m), on);
                 }
                 MutStep::Pause => {
                     if !started {

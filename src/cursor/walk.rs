@@ -35,8 +35,9 @@ use crate::sync::{self, Ordering};
 /// What a scan is looking for.
 #[derive(Clone, Copy)]
 pub(crate) struct Want {
-    /// Only entries carrying this mark (by number), if any.
-    pub(crate) mark: Option<usize>,
+    /// Only entries carrying this mark (by number), if any. A byte, so
+    /// that the whole `Want` is passed and copied in one register.
+    pub(crate) mark: Option<u8>,
     /// Whether reserved (zero) entries count as entries: writers see them,
     /// readers do not.
     pub(crate) reserved: bool,
@@ -50,7 +51,7 @@ impl Want {
 
     pub(crate) const fn marked(mark: usize) -> Want {
         Want {
-            mark: Some(mark),
+            mark: Some(mark as u8),
             reserved: false,
         }
     }
@@ -204,6 +205,14 @@ pub(crate) struct Walk {
     entry: Word,
     /// Whether `path`, `offset` and `entry` describe `index`.
     fresh: bool,
+    /// The bottom node (shift 0) a forward scan stopped in, with the walk
+    /// at the very slot of its index, or null. While set, the next entry of
+    /// a plain forward scan is found by [`Walk::next_in_leaf`] in a couple
+    /// of loads and one add, the step of a dense iteration. Every move
+    /// other than a forward scan clears it.
+    leaf: *const Node,
+    /// The index of slot 0 of `leaf`.
+    leaf_base: u64,
 }
 
 impl Walk {
@@ -215,6 +224,8 @@ impl Walk {
             offset: 0,
             entry: NULL,
             fresh: false,
+            leaf: core::ptr::null(),
+            leaf_base: 0,
         }
     }
 
@@ -223,12 +234,71 @@ impl Walk {
     pub(crate) fn set(&mut self, index: u64) {
         self.index = index;
         self.fresh = false;
+        self.leaf = core::ptr::null();
     }
 
     /// Forgets the path (after the tree's shape changed under a writer).
     #[inline]
     pub(crate) fn invalidate(&mut self) {
         self.fresh = false;
+        self.leaf = core::ptr::null();
+    }
+
+    /// Arms the leaf fast path if the walk sits on its own slot of a bottom
+    /// node (not inside a multi-order entry that began earlier).
+    #[inline]
+    fn arm_leaf(&mut self) {
+        if self.depth == 0 {
+            return;
+        }
+        let ptr = self.node_at(self.depth - 1);
+        // SAFETY: the path's nodes stay allocated while the walk is used.
+        let node = unsafe { &*ptr };
+        if node.shift() == 0 && node::offset_of(self.index, 0) == self.offset {
+            self.leaf = ptr;
+            self.leaf_base = self.index - self.offset as u64;
+        }
+    }
+
+    /// The next plain entry (item or value) after the current one in the
+    /// same bottom node, up to `max`: the step of a dense forward
+    /// iteration (the kernel's inline `xas_next_entry`). Holes are skipped;
+    /// anything else (a sibling, a reservation, a retry entry, the end of
+    /// the node or of the range) returns `None` and leaves the walk as it
+    /// was, for [`Walk::find_next`].
+    ///
+    /// # Safety
+    /// As for [`Walk::load`].
+    #[inline(always)]
+    pub(crate) unsafe fn next_in_leaf(&mut self, max: u64) -> Option<Word> {
+        if self.leaf.is_null() {
+            return None;
+        }
+        // SAFETY: `leaf` was on the walk's path, made under the caller's
+        // guard or lock, which keeps it allocated.
+        let node = unsafe { &*self.leaf };
+        let mut i = self.offset;
+        loop {
+            i += 1;
+            if i >= node::SLOTS {
+                return None;
+            }
+            let w = node.load(i);
+            if w.is_null() {
+                continue;
+            }
+            if entry::is_internal(w) {
+                return None;
+            }
+            let index = self.leaf_base + i as u64;
+            if index > max {
+                return None;
+            }
+            self.index = index;
+            self.offset = i;
+            self.entry = w;
+            return Some(w);
+        }
     }
 
     #[inline]
@@ -282,6 +352,7 @@ impl Walk {
     #[inline]
     pub(crate) fn reset_path(&mut self) {
         self.depth = 0;
+        self.leaf = core::ptr::null();
     }
 
     /// Records the entry a writer placed (or found) at `offset` of the
@@ -291,6 +362,7 @@ impl Walk {
         self.offset = offset;
         self.entry = entry;
         self.fresh = true;
+        self.leaf = core::ptr::null();
     }
 
     /// Walks from the head to `self.index` and returns what is there: a
@@ -302,6 +374,7 @@ impl Walk {
     /// the tree's lock.
     pub(crate) unsafe fn load(&mut self, root: &Root) -> Word {
         self.depth = 0;
+        self.leaf = core::ptr::null();
         // Acquire: pairs with the Release store that published the head,
         // so the node it points at is seen initialised.
         let head = root.head.load(Ordering::Acquire);
@@ -495,7 +568,8 @@ impl Walk {
         // SAFETY: the caller's contract.
         let w = unsafe { self.load(root) };
         // SAFETY: as above; the walk is fresh.
-        if want.accepts(w) && want.mark.is_none_or(|m| unsafe { self.is_marked(root, m) }) {
+        if want.accepts(w) && want.mark.is_none_or(|m| unsafe { self.is_marked(root, m as usize) }) {
+            self.arm_leaf();
             return Some(w);
         }
         // SAFETY: as above.
@@ -524,7 +598,7 @@ impl Walk {
         let i = match want.mark {
             None => next,
             Some(m) => {
-                let bits = node.marks(m) & (u64::MAX << next);
+                let bits = node.marks(m as usize) & (u64::MAX << next);
                 if bits == 0 {
                     return None;
                 }
@@ -577,7 +651,7 @@ impl Walk {
             // SAFETY: the caller's contract.
             let w = unsafe { self.load(root) };
             // SAFETY: as above; the walk is fresh.
-            if want.accepts(w) && want.mark.is_none_or(|m| unsafe { self.is_marked(root, m) }) {
+            if want.accepts(w) && want.mark.is_none_or(|m| unsafe { self.is_marked(root, m as usize) }) {
                 self.index = self.entry_first().max(min);
                 return Some(w);
             }
@@ -635,6 +709,8 @@ impl Walk {
         min: u64,
         want: Want,
     ) -> Option<Word> {
+        // The leaf fast path is for forward scans only.
+        self.leaf = core::ptr::null();
         loop {
             // SAFETY: the path was built under the caller's guard or lock.
             let node = unsafe { &*self.node_at(self.depth - 1) };
@@ -642,7 +718,7 @@ impl Walk {
             if offset < node::SLOTS {
                 match want.mark {
                     Some(m) => {
-                        let bits = node.marks(m) & node::low_mask(offset as u32 + 1);
+                        let bits = node.marks(m as usize) & node::low_mask(offset as u32 + 1);
                         if bits != 0 {
                             let i = 63 - bits.leading_zeros() as usize;
                             found = Some((i, node.load(i)));
@@ -737,6 +813,8 @@ impl Walk {
     /// # Safety
     /// As for [`Walk::load`]; the walk is fresh.
     unsafe fn scan_past(&mut self, root: &Root, max: u64, want: Want) -> Option<Word> {
+        // Armed again only where the scan stops on an entry.
+        self.leaf = core::ptr::null();
         if self.depth == 0 {
             // The walk is on the head entry (index 0), on an empty tree, or
             // beyond the top node: nothing lies further, unless the tree
@@ -786,7 +864,7 @@ impl Walk {
             if offset < node::SLOTS {
                 match want.mark {
                     Some(m) => {
-                        let bits = node.marks(m) & (u64::MAX << offset);
+                        let bits = node.marks(m as usize) & (u64::MAX << offset);
                         if bits != 0 {
                             let i = bits.trailing_zeros() as usize;
                             found = Some((i, node.load(i)));
@@ -845,6 +923,10 @@ impl Walk {
             }
             if want.accepts(w) {
                 self.settle(i, w);
+                if node.shift() == 0 {
+                    self.leaf = node;
+                    self.leaf_base = start - i as u64;
+                }
                 return Some(w);
             }
             // A hole, a sibling or a reservation behind a stale mark bit.
