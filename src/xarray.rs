@@ -126,7 +126,10 @@ pub struct XArray<T = (), V: Value = u64> {
 /// acquisition (the kernel's `xa_lock`).
 ///
 /// Readers on other threads carry on while it is held; writers wait. Reads
-/// on the thread holding it never block either.
+/// on the thread holding it never block either. Writes on that thread go
+/// through the handle: the tree's own write methods would wait for the
+/// lock this thread holds, so they panic instead (with `std`; see
+/// [`XArray::lock`]).
 ///
 /// ```
 /// use xradix::{Entry, XArray};
