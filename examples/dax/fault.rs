@@ -31,6 +31,7 @@
 use crate::entry::DaxEntry;
 use crate::extents::PmdLookup;
 use crate::mapping::{DaxError, DaxFile, Stats};
+use crate::sched::{point, Point};
 use crate::vm::{Frame, Mmap, PMD_PAGES};
 use xradix::Entry;
 
@@ -99,7 +100,9 @@ impl DaxFile {
             }
         };
         drop(locked);
+        point(Point::FaultEntryLocked);
         let result = self.pte_fault_locked(mm, page, write, entry);
+        point(Point::FaultMapped);
         let locked = self.tree.lock();
         match result {
             Ok(finish) => {
@@ -203,7 +206,9 @@ impl DaxFile {
             }
         };
         drop(locked);
+        point(Point::FaultEntryLocked);
         let result = self.pmd_fault_locked(mm, start, write, entry);
+        point(Point::FaultMapped);
         let locked = self.tree.lock();
         let restore = (!entry.is_empty()).then_some(entry);
         match result {

@@ -66,6 +66,7 @@
 use crate::bugs::Bugs;
 use crate::entry::{DaxEntry, PTE_SIZE};
 use crate::mapping::{DaxError, DaxFile, Stats, TreeLock};
+use crate::sched::{point, Point};
 use crate::vm::{Levels, PMD_PAGES};
 use core::time::Duration;
 use std::collections::BTreeSet;
@@ -206,20 +207,24 @@ impl DaxFile {
             Mark::TOWRITE
         };
         self.add_walk(report, started.elapsed());
+        point(Point::FsyncTagged);
         let mut resume = first;
         loop {
             let started = Instant::now();
             let (batch, next) = self.lock_batch(resume, last, mark)?;
             self.add_walk(report, started.elapsed());
             if !batch.is_empty() {
+                point(Point::FsyncBatchLocked);
                 let started = Instant::now();
                 let results = self.flush_batch(&batch, asked_first, report);
                 let flushed = started.elapsed();
                 report.flush += flushed;
                 Stats::add(&self.stats.flush_nanos, flushed.as_nanos() as u64);
+                point(Point::FsyncBatchFlushed);
                 let started = Instant::now();
                 self.unlock_batch(&batch, results)?;
                 self.add_walk(report, started.elapsed());
+                point(Point::FsyncBatchDone);
             }
             match next {
                 Some(next) => resume = next,

@@ -43,6 +43,7 @@ mod mapping;
 mod persist;
 mod pmem;
 mod punch;
+mod sched;
 mod vm;
 mod wait;
 mod workload;
