@@ -286,6 +286,16 @@ impl DaxFile {
 
     /// Sleeps on the locked `old` entry met at `index`, then locks it if it
     /// still needs writing back (`dax_writeback_one`'s re-checks).
+    ///
+    /// Whatever it finds, the walk goes on *at `index`*, inclusive, as the
+    /// kernel's `xas_reset` after `get_unlocked_entry` does: never past the
+    /// old entry's end. While we slept, a punch may have split a PMD entry
+    /// and deleted only some pieces: the entry at `index` is gone, but the
+    /// other 511 indices still hold pieces marked DIRTY and TOWRITE, and
+    /// jumping by the old entry's size would leave them all unflushed while
+    /// this fsync returns `Ok` (issue 15). An entry reallocated meanwhile is
+    /// not flushed through the block we remembered; if it carries TOWRITE
+    /// the restarted walk meets it again and flushes its own block.
     fn lock_after_wait<'a>(
         &'a self,
         mut locked: TreeLock<'a>,
@@ -294,23 +304,27 @@ impl DaxFile {
         mark: Mark,
     ) -> Result<(Option<Locked>, Option<u64>), DaxError> {
         let start = DaxFile::entry_start(index, old);
-        let past = start.checked_add(1 << old.order());
+        let again = if self.bugs().contains(Bugs::RESUME_PAST_WAITED_ENTRY) {
+            start.checked_add(1 << old.order())
+        } else {
+            Some(index)
+        };
         locked = self.wait_for_entry(locked, index, old);
         let now = locked.load(index).and_then(|e| e.value());
         let Some(now) = now else {
-            return Ok((None, past)); // punched meanwhile
+            return Ok((None, again)); // punched meanwhile, perhaps only in part
         };
         if now.is_locked() {
-            return Ok((None, Some(start))); // taken again: wait again
+            return Ok((None, Some(index))); // taken again: wait again
         }
         if !now.same_block(old) && !self.bugs().contains(Bugs::NO_PFN_RECHECK) {
             // Punched and reallocated while we slept: not the entry we
-            // tagged. It keeps its marks for the fsync that tagged it.
+            // tagged. The restarted walk decides by its own marks.
             Stats::add(&self.stats.reallocated_skips, 1);
-            return Ok((None, past));
+            return Ok((None, again));
         }
         if !now.has_block() || !locked.tree().get_mark(index, mark) {
-            return Ok((None, past)); // another fsync wrote it back
+            return Ok((None, again)); // another fsync wrote it back
         }
         let start = DaxFile::entry_start(index, now);
         locked.store(start, Entry::Value(now.locked()))?;
