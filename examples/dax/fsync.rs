@@ -193,13 +193,7 @@ impl DaxFile {
         };
         let started = Instant::now();
         let mark = if self.bugs().contains(Bugs::NO_TOWRITE_SNAPSHOT) {
-            // Counted only so the report can show the walk outrunning it.
-            let guard = xradix::pin();
-            report.tagged = self
-                .tree
-                .iter_marked(first..=last, Mark::DIRTY, &guard)
-                .count() as u64;
-            Mark::DIRTY
+            Mark::DIRTY // no snapshot: nothing is tagged
         } else {
             report.tagged =
                 self.tree

@@ -190,6 +190,8 @@ pub(crate) struct Stats {
     pub(crate) blocks_freed: AtomicU64,
     pub(crate) invalidated: AtomicU64,
     pub(crate) invalidate_refused: AtomicU64,
+    /// Punches and truncates that waited for a page pinned for DMA.
+    pub(crate) pin_waits: AtomicU64,
     pub(crate) bytes_stored: AtomicU64,
 }
 

@@ -146,6 +146,9 @@ impl DaxFile {
     /// Sleeps until no page of `first..=last` is pinned.
     fn wait_unpinned(&self, first: u64, last: u64) {
         let mut pins = self.pins.lock();
+        if pins.range(first..=last).next().is_some() {
+            Stats::add(&self.stats.pin_waits, 1);
+        }
         while pins.range(first..=last).next().is_some() {
             pins = self
                 .pins
