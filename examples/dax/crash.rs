@@ -314,7 +314,7 @@ impl Persist for SimulatedPmem {
         Ok(())
     }
 
-    fn flush(&self, offset: u64, len: u64) -> io::Result<()> {
+    fn flush(&self, offset: u64, len: u64) -> io::Result<u64> {
         let len = usize::try_from(len)
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "flush length too large"))?;
         let range = device_range(offset, len, self.len as u64)?;
@@ -339,7 +339,7 @@ impl Persist for SimulatedPmem {
             }
         }
         state.stats.flushes += 1;
-        Ok(())
+        Ok((lines_of(&range).len() * CACHE_LINE) as u64)
     }
 
     fn drain(&self) -> io::Result<()> {

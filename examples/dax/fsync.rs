@@ -80,9 +80,11 @@ use xradix::{Entry, Mark};
 pub(crate) struct FsyncReport {
     /// Entries tagged TOWRITE (dirty in the range when fsync began).
     pub(crate) tagged: u64,
-    /// Entries flushed.
+    /// Entries written back (their flush returned success).
     pub(crate) flushed: u64,
-    /// Bytes flushed.
+    /// Bytes the backend's flush operations covered, as it reported them
+    /// ([`Persist::flush`](crate::persist::Persist::flush)): whole cache
+    /// lines, whole pages for msync, nothing for a fence-only method.
     pub(crate) bytes: u64,
     /// Time in the tree: tagging, locking, unlocking.
     pub(crate) walk: Duration,
@@ -370,14 +372,12 @@ impl DaxFile {
                 if bugs.contains(Bugs::SKIP_FLUSH) {
                     return Ok(());
                 }
-                let result = self.pmem.flush(offset, len);
-                if result.is_ok() {
-                    report.flushed += 1;
-                    report.bytes += len;
-                    Stats::add(&self.stats.entries_flushed, 1);
-                    Stats::add(&self.stats.bytes_flushed, len);
-                }
-                result
+                let bytes = self.pmem.flush(offset, len)?;
+                report.flushed += 1;
+                report.bytes += bytes;
+                Stats::add(&self.stats.entries_flushed, 1);
+                Stats::add(&self.stats.bytes_flushed, bytes);
+                Ok(())
             })
             .collect()
     }

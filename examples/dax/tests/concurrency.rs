@@ -79,7 +79,7 @@ impl Persist for Gated {
     fn write(&self, offset: u64, data: &[u8]) -> io::Result<()> {
         self.inner.write(offset, data)
     }
-    fn flush(&self, offset: u64, len: u64) -> io::Result<()> {
+    fn flush(&self, offset: u64, len: u64) -> io::Result<u64> {
         if self.hold_flushes.load(Ordering::SeqCst) {
             self.in_flush.store(true, Ordering::SeqCst);
             self.hold();
