@@ -320,12 +320,13 @@ fn on_memory_fs(file: &File) -> bool {
             return false;
         }
         // SAFETY: fstatfs returned 0, so the buffer is initialised.
-        let kind = unsafe { stat.assume_init() }.f_type;
-        #[allow(clippy::unnecessary_cast)] // f_type's width differs by libc
-        let kind = kind as i64;
+        let stat = unsafe { stat.assume_init() };
         // linux/magic.h; libc has the first, not the second.
         const RAMFS_MAGIC: i64 = 0x8584_58f6;
-        kind == libc::TMPFS_MAGIC as i64 || kind == RAMFS_MAGIC
+        // `f_type` and the constant are of different widths on other libcs.
+        #[allow(clippy::unnecessary_cast)]
+        let (kind, tmpfs) = (stat.f_type as i64, libc::TMPFS_MAGIC as i64);
+        kind == tmpfs || kind == RAMFS_MAGIC
     }
     #[cfg(not(target_os = "linux"))]
     {
