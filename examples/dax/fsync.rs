@@ -20,7 +20,7 @@
 //!  │   locked by a fault or another fsync? → end the batch; if it is     │
 //!  │     first, sleep on it, then re-check: gone, other block (punched   │
 //!  │     and reallocated), or TOWRITE cleared (done by another fsync)    │
-//!  │     → skip it                                                       │
+//!  │     → walk on from that same index, never past the old entry      │
 //!  │   else: set LOCKED, clear TOWRITE                                   │
 //!  │ pause(): remember where to resume                                   │
 //!  └─────────────────────────────────────────────────────────────────────┘

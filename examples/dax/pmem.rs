@@ -280,7 +280,7 @@ impl Durability {
                 "a fence alone writes nothing back, and this mapping is the page cache",
             ),
             (FlushMethod::Msync, _) if memory_fs => Durability::Nothing(
-                "msync on tmpfs writes nothing back: the file lives only in memory",
+                "msync on tmpfs writes nothing back, the file lives only in memory",
             ),
             (FlushMethod::Msync, _) => {
                 Durability::Medium("msync writes the pages back to the file system")
@@ -289,7 +289,7 @@ impl Durability {
                 "cache lines written back to pmem, the block map kept durable by MAP_SYNC",
             ),
             (_, MapMode::Shared) => Durability::Nothing(
-                "cache-line flushes of page-cache pages reach DRAM, not the medium: \
+                "cache-line flushes of page-cache pages reach DRAM, not the medium; \
                  msync is still needed",
             ),
         }
@@ -298,11 +298,11 @@ impl Durability {
     /// One sentence for the report.
     pub(crate) fn describe(self) -> String {
         match self {
-            Durability::Medium(how) => format!("durable: {how}"),
+            Durability::Medium(how) => format!("durable ({how})"),
             Durability::IfEadr => "durable only if the CPU caches are in the persistence \
-                 domain (eADR): no cache line is written back"
+                 domain (eADR), since no cache line is written back"
                 .to_string(),
-            Durability::Nothing(why) => format!("nothing is made durable: {why}"),
+            Durability::Nothing(why) => format!("nothing made durable ({why})"),
         }
     }
 }
