@@ -3,7 +3,7 @@
 # DAX_RACE_SEEDS seeds (default 1000), in release: with no bug switched on
 # no fsync may return Ok over a lost store; with each of issue 15's two
 # races switched back on, every seed runs and the number that lose a store
-# is printed (the test fails if none does). About 70 ms a seed per test on
+# is printed (the test fails if none does). About 0.4 s a seed per test on
 # 2 cores; .ci/test runs the same tests bounded, in debug.
 set -euo pipefail
 cd "$(dirname "$0")/.."
