@@ -71,5 +71,20 @@ bitflags! {
         /// Walk DIRTY instead of the TOWRITE snapshot: a process that keeps
         /// dirtying pages ahead of the walk keeps fsync going.
         const NO_TOWRITE_SNAPSHOT = 1 << 14;
+        /// Issue 15, race 1: after sleeping on a locked entry that is then
+        /// gone or reallocated, writeback resumes past the *old* entry's
+        /// end instead of at the index it waited on. When a punch split a
+        /// dirty PMD entry and deleted only the pieces in the hole, the
+        /// other pieces keep DIRTY and TOWRITE and this fsync skips them
+        /// all, yet returns `Ok`.
+        const RESUME_PAST_WAITED_ENTRY = 1 << 15;
+        /// Issue 15, race 2: a write fault makes the page writable before
+        /// it marks the entry DIRTY (which it then does only when it stores
+        /// the entry back unlocked). Another thread sharing the mapping
+        /// stores through it and calls fsync, which finds nothing dirty
+        /// and returns `Ok` over the store. The kernel's `dax_insert_entry`
+        /// sets the mark, under the tree lock with the entry locked,
+        /// before the page-table entry is made writable.
+        const WRITABLE_BEFORE_DIRTY = 1 << 16;
     }
 }

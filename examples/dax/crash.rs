@@ -47,7 +47,6 @@
 use crate::persist::{device_range, Persist, CACHE_LINE};
 use core::ops::Range;
 use rand::Rng;
-use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
@@ -97,10 +96,14 @@ struct State {
     visible: Vec<u8>,
     /// What survives a crash for certain.
     durable: Vec<u8>,
-    /// Lines holding stores not yet flushed.
-    dirty: BTreeSet<usize>,
-    /// Lines flushed but not yet drained, with their content at the flush.
-    flushed: BTreeMap<usize, [u8; CACHE_LINE]>,
+    /// Lines holding stores not yet flushed (one bit per line).
+    dirty: Lines,
+    /// Lines flushed but not yet drained; their content at the flush is in
+    /// `snapshots`, at the line's own offset.
+    flushed: Lines,
+    snapshots: Vec<u8>,
+    /// The lines set in `flushed`, for the drain.
+    flushed_list: Vec<usize>,
     /// This many next flushes fail with EIO.
     fail_flushes: u32,
     stats: SimStats,
@@ -129,9 +132,11 @@ impl SimulatedPmem {
             model,
             state: Mutex::new(State {
                 visible: image.clone(),
+                snapshots: vec![0; image.len()],
+                dirty: Lines::new(image.len() / CACHE_LINE),
+                flushed: Lines::new(image.len() / CACHE_LINE),
+                flushed_list: Vec::new(),
                 durable: image,
-                dirty: BTreeSet::new(),
-                flushed: BTreeMap::new(),
                 fail_flushes: 0,
                 stats: SimStats::default(),
             }),
@@ -152,12 +157,7 @@ impl SimulatedPmem {
             return 0;
         }
         let state = self.lock();
-        let flushed_only = state
-            .flushed
-            .keys()
-            .filter(|line| !state.dirty.contains(line))
-            .count();
-        state.dirty.len() + flushed_only
+        state.pending().count()
     }
 
     /// Makes the next `count` flushes fail with EIO, writing nothing back,
@@ -175,15 +175,12 @@ impl SimulatedPmem {
             return state.visible.clone();
         }
         let mut image = state.durable.clone();
-        let lines: BTreeSet<usize> = state
-            .dirty
-            .iter()
-            .chain(state.flushed.keys())
-            .copied()
-            .collect();
-        for line in lines {
-            let snapshot = state.flushed.get(&line);
-            let dirty = state.dirty.contains(&line);
+        for line in state.pending() {
+            let snapshot = state
+                .flushed
+                .get(line)
+                .then(|| &state.snapshots[line * CACHE_LINE..][..CACHE_LINE]);
+            let dirty = state.dirty.get(line);
             for word in (0..CACHE_LINE).step_by(ATOMIC_WORD) {
                 let at = line * CACHE_LINE + word;
                 let bytes = at..at + ATOMIC_WORD;
@@ -228,7 +225,8 @@ impl SimulatedPmem {
         if !same(&state.durable[range.clone()], range.clone()) {
             return Ok(false);
         }
-        for (&line, snapshot) in state.flushed.range(lines_of(&range)) {
+        for line in lines_of(&range).filter(|&line| state.flushed.get(line)) {
+            let snapshot = &state.snapshots[line * CACHE_LINE..][..CACHE_LINE];
             let line_start = line * CACHE_LINE;
             let bytes = range.start.max(line_start)..range.end.min(line_start + CACHE_LINE);
             let in_line = bytes.start - line_start..bytes.end - line_start;
@@ -243,6 +241,48 @@ impl SimulatedPmem {
         // A panic elsewhere (a failing test thread) leaves the state
         // consistent: every update below completes before unlocking.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// One bit per cache line of the device. (A bitmap, not a set: zeroing a
+/// 2 MiB extent touches 32768 lines, and the race test does that often.)
+#[derive(Debug)]
+struct Lines(Vec<u64>);
+
+impl Lines {
+    fn new(lines: usize) -> Lines {
+        Lines(vec![0; lines.div_ceil(64)])
+    }
+
+    fn get(&self, line: usize) -> bool {
+        self.0[line / 64] & 1 << (line % 64) != 0
+    }
+
+    fn set(&mut self, line: usize, on: bool) {
+        let bit = 1 << (line % 64);
+        if on {
+            self.0[line / 64] |= bit;
+        } else {
+            self.0[line / 64] &= !bit;
+        }
+    }
+}
+
+impl State {
+    /// Lines that are dirty or flushed but not drained, in ascending order
+    /// (so a seeded crash draws the same image every time).
+    fn pending(&self) -> impl Iterator<Item = usize> + '_ {
+        let words = self.dirty.0.iter().zip(&self.flushed.0);
+        words.enumerate().flat_map(|(w, (&dirty, &flushed))| {
+            let mut bits = dirty | flushed;
+            core::iter::from_fn(move || {
+                (bits != 0).then(|| {
+                    let bit = bits.trailing_zeros() as usize;
+                    bits &= bits - 1;
+                    w * 64 + bit
+                })
+            })
+        })
     }
 }
 
@@ -266,13 +306,15 @@ impl Persist for SimulatedPmem {
         let range = device_range(offset, data.len(), self.len as u64)?;
         let mut state = self.lock();
         state.visible[range.clone()].copy_from_slice(data);
-        state.dirty.extend(lines_of(&range));
+        for line in lines_of(&range) {
+            state.dirty.set(line, true);
+        }
         state.stats.writes += 1;
         state.stats.bytes_written += data.len() as u64;
         Ok(())
     }
 
-    fn flush(&self, offset: u64, len: u64) -> io::Result<()> {
+    fn flush(&self, offset: u64, len: u64) -> io::Result<u64> {
         let len = usize::try_from(len)
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "flush length too large"))?;
         let range = device_range(offset, len, self.len as u64)?;
@@ -285,22 +327,28 @@ impl Persist for SimulatedPmem {
         let state = &mut *state;
         for line in lines_of(&range) {
             state.stats.lines_flushed += 1;
-            if state.dirty.remove(&line) {
-                let mut snapshot = [0u8; CACHE_LINE];
-                snapshot.copy_from_slice(&state.visible[line * CACHE_LINE..][..CACHE_LINE]);
-                state.flushed.insert(line, snapshot);
+            if state.dirty.get(line) {
+                state.dirty.set(line, false);
+                let bytes = line * CACHE_LINE..(line + 1) * CACHE_LINE;
+                state.snapshots[bytes.clone()].copy_from_slice(&state.visible[bytes]);
+                if !state.flushed.get(line) {
+                    state.flushed.set(line, true);
+                    state.flushed_list.push(line);
+                }
                 state.stats.dirty_lines_flushed += 1;
             }
         }
         state.stats.flushes += 1;
-        Ok(())
+        Ok((lines_of(&range).len() * CACHE_LINE) as u64)
     }
 
     fn drain(&self) -> io::Result<()> {
         let mut state = self.lock();
         let state = &mut *state;
-        for (line, snapshot) in core::mem::take(&mut state.flushed) {
-            state.durable[line * CACHE_LINE..][..CACHE_LINE].copy_from_slice(&snapshot);
+        for line in core::mem::take(&mut state.flushed_list) {
+            state.flushed.set(line, false);
+            let bytes = line * CACHE_LINE..(line + 1) * CACHE_LINE;
+            state.durable[bytes.clone()].copy_from_slice(&state.snapshots[bytes]);
         }
         state.stats.drains += 1;
         Ok(())

@@ -120,18 +120,6 @@ impl Extents {
         Ok(freed)
     }
 
-    /// Moves `page` to a new block and frees its old one: what a punch
-    /// followed by a new fault does, for tests that must see an entry
-    /// reallocated to a different block.
-    #[cfg(test)]
-    pub(crate) fn reallocate(&self, page: u64) -> Option<u64> {
-        let mut map = self.lock();
-        let new = self.blocks.alloc_block()?;
-        let old = map.insert(page, new)?;
-        self.blocks.free(old, 1).ok()?;
-        Some(new)
-    }
-
     /// A copy of the whole map (page → block), for verification.
     pub(crate) fn snapshot(&self) -> BTreeMap<u64, u64> {
         self.lock().clone()

@@ -10,10 +10,18 @@
 //!    instead of allocating a second block (DAX.md bug 7);
 //! 2. drops the tree lock and, holding only the entry lock, asks the block
 //!    map for a block (allocating and zeroing one for a write), replaces a
-//!    zero-page entry (unmapping the zero page everywhere, bug 8), and
-//!    installs the page-table entry;
-//! 3. stores the final entry unlocked, with DIRTY set for a write, and
-//!    wakes the sleepers.
+//!    zero-page entry (unmapping the zero page everywhere, bug 8), for a
+//!    write marks the entry DIRTY (under the tree lock, the entry still
+//!    locked), and only then installs the page-table entry;
+//! 3. stores the final entry unlocked (the mark stays) and wakes the
+//!    sleepers.
+//!
+//! DIRTY comes before the writable mapping because a mapping is shared by
+//! every thread of a process: once it is writable, another thread can
+//! store through it and call fsync without ever faulting. Marking the
+//! entry only when it is stored back left that fsync nothing to flush, and
+//! it returned `Ok` over the store (issue 15; the variant is kept as
+//! [`Bugs::WRITABLE_BEFORE_DIRTY`]).
 //!
 //! The page-table entry is installed while the entry is still locked, so a
 //! writeback that write-protects the entry's mappings (it must lock the
@@ -28,11 +36,13 @@
 //! proceeds as on a hole; one that meets a real PMD entry maps its 4 KiB
 //! slice and dirties the whole PMD entry.
 
+use crate::bugs::Bugs;
 use crate::entry::DaxEntry;
 use crate::extents::PmdLookup;
 use crate::mapping::{DaxError, DaxFile, Stats};
+use crate::sched::{point, Point};
 use crate::vm::{Frame, Mmap, PMD_PAGES};
-use xradix::Entry;
+use xradix::{Entry, Mark};
 
 /// What a PMD fault did.
 enum PmdOutcome {
@@ -99,7 +109,9 @@ impl DaxFile {
             }
         };
         drop(locked);
+        point(Point::FaultEntryLocked);
         let result = self.pte_fault_locked(mm, page, write, entry);
+        point(Point::FaultMapped);
         let locked = self.tree.lock();
         match result {
             Ok(finish) => {
@@ -132,6 +144,9 @@ impl DaxFile {
             } else {
                 entry.block()
             };
+            if write {
+                self.dirty_before_mapping(DaxFile::entry_start(page, entry));
+            }
             mm.map_pte(page, Frame::Block(block), write);
             return Ok(Finish {
                 entry: Some(entry),
@@ -161,11 +176,27 @@ impl DaxFile {
             // it, or they keep reading zeros over the new data.
             self.unmap_all(page, page);
         }
+        self.dirty_before_mapping(page);
         mm.map_pte(page, Frame::Block(block), true);
         Ok(Finish {
             entry: Some(DaxEntry::pte(block)?),
             dirty: true,
         })
+    }
+
+    /// Marks the entry at `start`, which this fault holds locked, DIRTY,
+    /// under the tree lock, before a write fault makes any page of it
+    /// writable (the kernel's `dax_insert_entry` does the same before
+    /// `vmf_insert_mixed_mkwrite` / `vmf_insert_pfn_pmd`). Once the mapping
+    /// is writable, any thread sharing it can store and call fsync without
+    /// faulting; fsync must then find the entry dirty, and it will (it waits
+    /// for our entry lock, then flushes). A fault that fails afterwards
+    /// leaves at worst a clean entry marked dirty: one needless flush.
+    fn dirty_before_mapping(&self, start: u64) {
+        if self.bugs().contains(Bugs::WRITABLE_BEFORE_DIRTY) {
+            return; // issue 15, race 2: DIRTY only at unlock
+        }
+        self.tree.lock().set_mark(start, Mark::DIRTY);
     }
 
     /// A 2 MiB fault for the aligned run holding `page`.
@@ -203,7 +234,9 @@ impl DaxFile {
             }
         };
         drop(locked);
+        point(Point::FaultEntryLocked);
         let result = self.pmd_fault_locked(mm, start, write, entry);
+        point(Point::FaultMapped);
         let locked = self.tree.lock();
         let restore = (!entry.is_empty()).then_some(entry);
         match result {
@@ -233,6 +266,9 @@ impl DaxFile {
         entry: DaxEntry,
     ) -> Result<Option<Finish>, DaxError> {
         if entry.has_block() {
+            if write {
+                self.dirty_before_mapping(start);
+            }
             mm.map_pmd(start, Frame::Block(entry.block()), write);
             return Ok(Some(Finish {
                 entry: Some(entry),
@@ -268,6 +304,7 @@ impl DaxFile {
         if entry.is_zero_page() {
             self.unmap_all(start, start + PMD_PAGES - 1);
         }
+        self.dirty_before_mapping(start);
         mm.map_pmd(start, Frame::Block(block), true);
         Ok(Some(Finish {
             entry: Some(DaxEntry::pmd(block)?),

@@ -248,7 +248,9 @@ impl FlushOptions {
 /// Picks the flush method, as libpmem's `pmem_init` does.
 ///
 /// `mapping_is_dax` is whether `MAP_SYNC` was accepted. A forced method
-/// wins if the CPU has it; otherwise a mapping that is not pmem gets msync,
+/// wins if the CPU has it, except that a cache-flush instruction is refused
+/// on a mapping that is not pmem (unless `PMEM_IS_PMEM_FORCE=1` says it
+/// is); otherwise a mapping that is not pmem gets msync,
 /// `PMEM_NO_FLUSH=1` gets the fence alone, and the CPU's instructions are
 /// tried in libpmem's order, the last one present and not vetoed winning:
 /// CLFLUSH, then CLFLUSHOPT, then CLWB.
@@ -257,6 +259,7 @@ pub(crate) fn choose_method(
     mapping_is_dax: bool,
     options: &FlushOptions,
 ) -> io::Result<FlushMethod> {
+    let is_pmem = options.is_pmem.unwrap_or(mapping_is_dax);
     if let Some(method) = options.force {
         if !cpu.supports(method) {
             return Err(io::Error::new(
@@ -264,9 +267,22 @@ pub(crate) fn choose_method(
                 format!("this CPU has no {} instruction", method.name()),
             ));
         }
+        if method.is_cpu_flush() && !is_pmem {
+            // Cache-line flushes of page-cache pages reach DRAM, never the
+            // medium: accepting this would make every fsync a silent no-op.
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                format!(
+                    "{} writes cache lines back, which makes nothing durable on a \
+                     MAP_SHARED page-cache mapping; use msync (or a file on a DAX \
+                     file system, which MAP_SYNC accepts)",
+                    method.name()
+                ),
+            ));
+        }
         return Ok(method);
     }
-    if !options.is_pmem.unwrap_or(mapping_is_dax) {
+    if !is_pmem {
         return Ok(FlushMethod::Msync);
     }
     if options.no_flush == Some(true) {
@@ -330,18 +346,21 @@ impl Flusher {
 
     /// Writes back every cache line that overlaps `[addr, addr + len)`
     /// (every page, for msync). Durable after the next [`drain`](Self::drain).
+    /// Returns the bytes the operation covered: whole 64-byte lines for a
+    /// CPU flush, whole pages for msync, 0 for fence-only (which writes
+    /// nothing back).
     ///
     /// # Safety
     ///
     /// The range must lie inside one live mapping for the whole call. (The
     /// lines rounded out from it are then mapped too: a mapping is whole
     /// pages and a line never crosses a page.)
-    pub(crate) unsafe fn flush(&self, addr: *const u8, len: usize) -> io::Result<()> {
+    pub(crate) unsafe fn flush(&self, addr: *const u8, len: usize) -> io::Result<u64> {
         if len == 0 {
-            return Ok(());
+            return Ok(0);
         }
         match self.method {
-            FlushMethod::FenceOnly => Ok(()),
+            FlushMethod::FenceOnly => Ok(0),
             FlushMethod::Msync => msync_range(addr, len),
             #[cfg(target_arch = "x86_64")]
             method => {
@@ -356,7 +375,7 @@ impl Flusher {
                     // CPU method that `CpuFlush::detect` reported.
                     unsafe { x86::flush_line(method, line) };
                 }
-                Ok(())
+                Ok((lines * CACHE_LINE) as u64)
             }
             #[cfg(not(target_arch = "x86_64"))]
             method => Err(io::Error::new(
@@ -402,7 +421,7 @@ impl Flusher {
                 // SAFETY: forwarded from this function's contract.
                 unsafe {
                     store_bytes(dst, src);
-                    self.flush(dst, src.len())
+                    self.flush(dst, src.len()).map(drop)
                 }
             }
         }
@@ -440,14 +459,15 @@ impl Flusher {
     }
 }
 
-/// `msync(MS_SYNC)` over the pages that overlap `[addr, addr + len)`.
+/// `msync(MS_SYNC)` over the pages that overlap `[addr, addr + len)`;
+/// returns the bytes of those pages.
 ///
 /// Safe for any address: the kernel checks the range and answers ENOMEM for
 /// one that is not mapped. The error is returned, never dropped: it is the
 /// write-back error fsync must report (DAX.md bug 14).
-pub(crate) fn msync_range(addr: *const u8, len: usize) -> io::Result<()> {
+pub(crate) fn msync_range(addr: *const u8, len: usize) -> io::Result<u64> {
     if len == 0 {
-        return Ok(());
+        return Ok(0);
     }
     let page = page_size();
     let head = addr as usize % page;
@@ -457,7 +477,7 @@ pub(crate) fn msync_range(addr: *const u8, len: usize) -> io::Result<()> {
     // and does not touch memory through it.
     let rc = unsafe { libc::msync(start as *mut libc::c_void, span, libc::MS_SYNC) };
     if rc == 0 {
-        Ok(())
+        Ok(span as u64)
     } else {
         Err(io::Error::last_os_error())
     }
@@ -678,10 +698,26 @@ pub(crate) mod checks {
                 none.is_ok() != method.is_cpu_flush(),
                 "{method:?} forced on a CPU without flush instructions: {none:?}"
             );
-            let all = choose_method(ALL_CPU, false, &opts);
+            let dax = choose_method(ALL_CPU, true, &opts);
             ensure!(
-                all.as_ref().ok() == Some(&method),
-                "{method:?} forced: {all:?}"
+                dax.as_ref().ok() == Some(&method),
+                "{method:?} forced on a DAX mapping: {dax:?}"
+            );
+            // On the page cache only msync and the fence are accepted: a
+            // cache-line flush there makes nothing durable.
+            let page_cache = choose_method(ALL_CPU, false, &opts);
+            ensure!(
+                page_cache.is_ok() != method.is_cpu_flush(),
+                "{method:?} forced on a page-cache mapping: {page_cache:?}"
+            );
+            let told = FlushOptions {
+                is_pmem: Some(true),
+                ..opts.clone()
+            };
+            let forced = choose_method(ALL_CPU, false, &told);
+            ensure!(
+                forced.as_ref().ok() == Some(&method),
+                "{method:?} forced with PMEM_IS_PMEM_FORCE=1: {forced:?}"
             );
             ensure!(
                 FlushMethod::parse(method.name()) == Some(method),

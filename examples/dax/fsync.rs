@@ -20,7 +20,7 @@
 //!  │   locked by a fault or another fsync? → end the batch; if it is     │
 //!  │     first, sleep on it, then re-check: gone, other block (punched   │
 //!  │     and reallocated), or TOWRITE cleared (done by another fsync)    │
-//!  │     → skip it                                                       │
+//!  │     → walk on from that same index, never past the old entry      │
 //!  │   else: set LOCKED, clear TOWRITE                                   │
 //!  │ pause(): remember where to resume                                   │
 //!  └─────────────────────────────────────────────────────────────────────┘
@@ -66,6 +66,7 @@
 use crate::bugs::Bugs;
 use crate::entry::{DaxEntry, PTE_SIZE};
 use crate::mapping::{DaxError, DaxFile, Stats, TreeLock};
+use crate::sched::{point, Point};
 use crate::vm::{Levels, PMD_PAGES};
 use core::time::Duration;
 use std::collections::BTreeSet;
@@ -79,9 +80,11 @@ use xradix::{Entry, Mark};
 pub(crate) struct FsyncReport {
     /// Entries tagged TOWRITE (dirty in the range when fsync began).
     pub(crate) tagged: u64,
-    /// Entries flushed.
+    /// Entries written back (their flush returned success).
     pub(crate) flushed: u64,
-    /// Bytes flushed.
+    /// Bytes the backend's flush operations covered, as it reported them
+    /// ([`Persist::flush`](crate::persist::Persist::flush)): whole cache
+    /// lines, whole pages for msync, nothing for a fence-only method.
     pub(crate) bytes: u64,
     /// Time in the tree: tagging, locking, unlocking.
     pub(crate) walk: Duration,
@@ -192,13 +195,7 @@ impl DaxFile {
         };
         let started = Instant::now();
         let mark = if self.bugs().contains(Bugs::NO_TOWRITE_SNAPSHOT) {
-            // Counted only so the report can show the walk outrunning it.
-            let guard = xradix::pin();
-            report.tagged = self
-                .tree
-                .iter_marked(first..=last, Mark::DIRTY, &guard)
-                .count() as u64;
-            Mark::DIRTY
+            Mark::DIRTY // no snapshot: nothing is tagged
         } else {
             report.tagged =
                 self.tree
@@ -206,20 +203,24 @@ impl DaxFile {
             Mark::TOWRITE
         };
         self.add_walk(report, started.elapsed());
+        point(Point::FsyncTagged);
         let mut resume = first;
         loop {
             let started = Instant::now();
             let (batch, next) = self.lock_batch(resume, last, mark)?;
             self.add_walk(report, started.elapsed());
             if !batch.is_empty() {
+                point(Point::FsyncBatchLocked);
                 let started = Instant::now();
                 let results = self.flush_batch(&batch, asked_first, report);
                 let flushed = started.elapsed();
                 report.flush += flushed;
                 Stats::add(&self.stats.flush_nanos, flushed.as_nanos() as u64);
+                point(Point::FsyncBatchFlushed);
                 let started = Instant::now();
                 self.unlock_batch(&batch, results)?;
                 self.add_walk(report, started.elapsed());
+                point(Point::FsyncBatchDone);
             }
             match next {
                 Some(next) => resume = next,
@@ -281,6 +282,16 @@ impl DaxFile {
 
     /// Sleeps on the locked `old` entry met at `index`, then locks it if it
     /// still needs writing back (`dax_writeback_one`'s re-checks).
+    ///
+    /// Whatever it finds, the walk goes on *at `index`*, inclusive, as the
+    /// kernel's `xas_reset` after `get_unlocked_entry` does: never past the
+    /// old entry's end. While we slept, a punch may have split a PMD entry
+    /// and deleted only some pieces: the entry at `index` is gone, but the
+    /// other 511 indices still hold pieces marked DIRTY and TOWRITE, and
+    /// jumping by the old entry's size would leave them all unflushed while
+    /// this fsync returns `Ok` (issue 15). An entry reallocated meanwhile is
+    /// not flushed through the block we remembered; if it carries TOWRITE
+    /// the restarted walk meets it again and flushes its own block.
     fn lock_after_wait<'a>(
         &'a self,
         mut locked: TreeLock<'a>,
@@ -289,23 +300,27 @@ impl DaxFile {
         mark: Mark,
     ) -> Result<(Option<Locked>, Option<u64>), DaxError> {
         let start = DaxFile::entry_start(index, old);
-        let past = start.checked_add(1 << old.order());
+        let again = if self.bugs().contains(Bugs::RESUME_PAST_WAITED_ENTRY) {
+            start.checked_add(1 << old.order())
+        } else {
+            Some(index)
+        };
         locked = self.wait_for_entry(locked, index, old);
         let now = locked.load(index).and_then(|e| e.value());
         let Some(now) = now else {
-            return Ok((None, past)); // punched meanwhile
+            return Ok((None, again)); // punched meanwhile, perhaps only in part
         };
         if now.is_locked() {
-            return Ok((None, Some(start))); // taken again: wait again
+            return Ok((None, Some(index))); // taken again: wait again
         }
         if !now.same_block(old) && !self.bugs().contains(Bugs::NO_PFN_RECHECK) {
             // Punched and reallocated while we slept: not the entry we
-            // tagged. It keeps its marks for the fsync that tagged it.
+            // tagged. The restarted walk decides by its own marks.
             Stats::add(&self.stats.reallocated_skips, 1);
-            return Ok((None, past));
+            return Ok((None, again));
         }
         if !now.has_block() || !locked.tree().get_mark(index, mark) {
-            return Ok((None, past)); // another fsync wrote it back
+            return Ok((None, again)); // another fsync wrote it back
         }
         let start = DaxFile::entry_start(index, now);
         locked.store(start, Entry::Value(now.locked()))?;
@@ -357,14 +372,12 @@ impl DaxFile {
                 if bugs.contains(Bugs::SKIP_FLUSH) {
                     return Ok(());
                 }
-                let result = self.pmem.flush(offset, len);
-                if result.is_ok() {
-                    report.flushed += 1;
-                    report.bytes += len;
-                    Stats::add(&self.stats.entries_flushed, 1);
-                    Stats::add(&self.stats.bytes_flushed, len);
-                }
-                result
+                let bytes = self.pmem.flush(offset, len)?;
+                report.flushed += 1;
+                report.bytes += bytes;
+                Stats::add(&self.stats.entries_flushed, 1);
+                Stats::add(&self.stats.bytes_flushed, bytes);
+                Ok(())
             })
             .collect()
     }

@@ -37,6 +37,7 @@ use crate::entry::{DaxEntry, EntryError};
 use crate::extents::Extents;
 use crate::fsync::Passes;
 use crate::persist::Persist;
+use crate::sched::{point, Point};
 use crate::vm::{Frame, Mmap, PageMapping, PMD_PAGES};
 use crate::wait::{WaitTable, Woken};
 use core::fmt;
@@ -189,6 +190,8 @@ pub(crate) struct Stats {
     pub(crate) blocks_freed: AtomicU64,
     pub(crate) invalidated: AtomicU64,
     pub(crate) invalidate_refused: AtomicU64,
+    /// Punches and truncates that waited for a page pinned for DMA.
+    pub(crate) pin_waits: AtomicU64,
     pub(crate) bytes_stored: AtomicU64,
 }
 
@@ -368,7 +371,10 @@ impl DaxFile {
                         result?;
                         break;
                     }
-                    None => self.retry_fault(mm, page, true, &mut tries)?,
+                    None => {
+                        self.retry_fault(mm, page, true, &mut tries)?;
+                        point(Point::StoreRefault);
+                    }
                 }
             }
             Stats::add(&self.stats.bytes_stored, bytes.len() as u64);
@@ -551,6 +557,7 @@ impl DaxFile {
         drop(locked);
         Stats::add(&self.stats.entry_waits, 1);
         let woken = ticket.sleep(self.options.wait_timeout);
+        point(Point::EntryWaitWoken);
         let locked = self.tree.lock();
         if woken == Woken::TimedOut {
             let now = locked.load(index).and_then(|e| e.value());

@@ -126,11 +126,14 @@ pub(crate) trait Persist: Send + Sync {
     /// a separate flush (non-temporal stores where the backend has them).
     fn write_durable(&self, offset: u64, data: &[u8]) -> io::Result<()> {
         self.write(offset, data)?;
-        self.flush(offset, data.len() as u64)
+        self.flush(offset, data.len() as u64).map(drop)
     }
 
-    /// Starts writing back every cache line overlapping the range.
-    fn flush(&self, offset: u64, len: u64) -> io::Result<()>;
+    /// Starts writing back every cache line overlapping the range. Returns
+    /// the bytes the backend's operation covered: whole cache lines, whole
+    /// pages for msync, 0 when it writes nothing back (fence-only). That,
+    /// not the length asked for, is what fsync reports as flushed.
+    fn flush(&self, offset: u64, len: u64) -> io::Result<u64>;
 
     /// Waits for every flush started before it: after `drain` returns, the
     /// flushed data survives a crash.

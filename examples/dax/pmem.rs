@@ -23,7 +23,7 @@
 //! Every way opening can fail is one [`PmemError`] variant whose message
 //! names the path or size, so the command can print one line and exit 2.
 
-use crate::flush::{self, FlushOptions, Flusher};
+use crate::flush::{self, FlushMethod, FlushOptions, Flusher};
 use crate::persist::{self, Persist};
 use core::fmt;
 use core::ptr::NonNull;
@@ -104,8 +104,13 @@ pub(crate) enum PmemError {
         size: u64,
         source: io::Error,
     },
-    /// The flush method asked for is not available.
-    Flush { source: io::Error },
+    /// The flush method asked for is not available, or useless on how the
+    /// file could be mapped.
+    Flush {
+        path: PathBuf,
+        mode: MapMode,
+        source: io::Error,
+    },
     /// Any other system call failure, with what we were doing.
     Io {
         path: PathBuf,
@@ -146,7 +151,12 @@ impl fmt::Display for PmemError {
                 format_size(*size),
                 path.display()
             ),
-            PmemError::Flush { source } => write!(f, "cannot use that flush method: {source}"),
+            PmemError::Flush { path, mode, source } => write!(
+                f,
+                "cannot use that flush method for {} (mapped {}): {source}",
+                path.display(),
+                mode.name()
+            ),
             PmemError::Io {
                 path,
                 action,
@@ -161,7 +171,7 @@ impl core::error::Error for PmemError {
         match self {
             PmemError::NotWritable { source, .. }
             | PmemError::NoSpace { source, .. }
-            | PmemError::Flush { source }
+            | PmemError::Flush { source, .. }
             | PmemError::Io { source, .. } => Some(source),
             _ => None,
         }
@@ -248,6 +258,83 @@ impl MapMode {
     }
 }
 
+/// Whether what fsync does through this mapping makes data durable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Durability {
+    /// Flushed and fenced data reaches the medium; how.
+    Medium(&'static str),
+    /// A fence-only method on a DAX mapping: durable only if the CPU caches
+    /// are inside the persistence domain (eADR).
+    IfEadr,
+    /// Nothing the method does makes data durable; why.
+    Nothing(&'static str),
+}
+
+impl Durability {
+    /// What a method on a mapping of `mode` makes durable. `memory_fs`: the
+    /// file is on tmpfs or ramfs, which keep it only in memory.
+    pub(crate) fn of(mode: MapMode, method: FlushMethod, memory_fs: bool) -> Durability {
+        match (method, mode) {
+            (FlushMethod::FenceOnly, MapMode::Sync) => Durability::IfEadr,
+            (FlushMethod::FenceOnly, MapMode::Shared) => Durability::Nothing(
+                "a fence alone writes nothing back, and this mapping is the page cache",
+            ),
+            (FlushMethod::Msync, _) if memory_fs => Durability::Nothing(
+                "msync on tmpfs writes nothing back, the file lives only in memory",
+            ),
+            (FlushMethod::Msync, _) => {
+                Durability::Medium("msync writes the pages back to the file system")
+            }
+            (_, MapMode::Sync) => Durability::Medium(
+                "cache lines written back to pmem, the block map kept durable by MAP_SYNC",
+            ),
+            (_, MapMode::Shared) => Durability::Nothing(
+                "cache-line flushes of page-cache pages reach DRAM, not the medium; \
+                 msync is still needed",
+            ),
+        }
+    }
+
+    /// One sentence for the report.
+    pub(crate) fn describe(self) -> String {
+        match self {
+            Durability::Medium(how) => format!("durable ({how})"),
+            Durability::IfEadr => "durable only if the CPU caches are in the persistence \
+                 domain (eADR), since no cache line is written back"
+                .to_string(),
+            Durability::Nothing(why) => format!("nothing made durable ({why})"),
+        }
+    }
+}
+
+/// Whether `file` is on tmpfs or ramfs (Linux `fstatfs`); `false` when
+/// that cannot be told.
+fn on_memory_fs(file: &File) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        let mut stat = core::mem::MaybeUninit::<libc::statfs>::uninit();
+        // SAFETY: fstatfs writes a whole `statfs` into the buffer on
+        // success and nothing else; we read it only then.
+        let rc = unsafe { libc::fstatfs(file.as_raw_fd(), stat.as_mut_ptr()) };
+        if rc != 0 {
+            return false;
+        }
+        // SAFETY: fstatfs returned 0, so the buffer is initialised.
+        let stat = unsafe { stat.assume_init() };
+        // linux/magic.h; libc has the first, not the second.
+        const RAMFS_MAGIC: i64 = 0x8584_58f6;
+        // `f_type` and the constant are of different widths on other libcs.
+        #[allow(clippy::unnecessary_cast)]
+        let (kind, tmpfs) = (stat.f_type as i64, libc::TMPFS_MAGIC as i64);
+        kind == tmpfs || kind == RAMFS_MAGIC
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = file;
+        false
+    }
+}
+
 /// The mapped pmem file. Unmapped when dropped.
 #[derive(Debug)]
 pub(crate) struct PmemFile {
@@ -260,6 +347,7 @@ pub(crate) struct PmemFile {
     /// Why `MAP_SYNC` was refused, if it was.
     map_sync_refused: Option<io::Error>,
     flusher: Flusher,
+    durability: Durability,
     created: bool,
 }
 
@@ -351,8 +439,14 @@ impl PmemFile {
         let (mapping, mode, map_sync_refused) =
             Mapping::new(&file, len as usize, options.try_map_sync)
                 .map_err(|e| io_error("mmap", e))?;
-        let flusher = Flusher::new(mode == MapMode::Sync, &options.flush)
-            .map_err(|source| PmemError::Flush { source })?;
+        let flusher = Flusher::new(mode == MapMode::Sync, &options.flush).map_err(|source| {
+            PmemError::Flush {
+                path: path.clone(),
+                mode,
+                source,
+            }
+        })?;
+        let durability = Durability::of(mode, flusher.method(), on_memory_fs(&file));
         Ok(PmemFile {
             path,
             _file: file,
@@ -360,6 +454,7 @@ impl PmemFile {
             mode,
             map_sync_refused,
             flusher,
+            durability,
             created,
         })
     }
@@ -379,6 +474,11 @@ impl PmemFile {
 
     pub(crate) fn flusher(&self) -> &Flusher {
         &self.flusher
+    }
+
+    /// What the flushes make durable.
+    pub(crate) fn durability(&self) -> Durability {
+        self.durability
     }
 
     /// Whether this open created the file.
@@ -437,7 +537,7 @@ impl Persist for PmemFile {
         unsafe { self.flusher.copy_durable(dst, data) }
     }
 
-    fn flush(&self, offset: u64, len: u64) -> io::Result<()> {
+    fn flush(&self, offset: u64, len: u64) -> io::Result<u64> {
         let len = usize::try_from(len)
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "flush length too large"))?;
         let start = self.at(offset, len)?;

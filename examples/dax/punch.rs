@@ -33,6 +33,7 @@ use crate::blocks::BLOCK_SIZE;
 use crate::bugs::Bugs;
 use crate::entry::DaxEntry;
 use crate::mapping::{pages_of, DaxError, DaxFile, Stats, TreeLock};
+use crate::sched::{point, Point};
 use crate::vm::PMD_PAGES;
 use core::sync::atomic::Ordering;
 use std::sync::PoisonError;
@@ -115,6 +116,7 @@ impl DaxFile {
         self.unmap_all(first, last);
         let mut resume = first;
         while resume <= last {
+            point(Point::PunchErase);
             let locked = self.tree.lock();
             let found = {
                 let mut cursor = locked.cursor_mut(resume);
@@ -144,6 +146,9 @@ impl DaxFile {
     /// Sleeps until no page of `first..=last` is pinned.
     fn wait_unpinned(&self, first: u64, last: u64) {
         let mut pins = self.pins.lock();
+        if pins.range(first..=last).next().is_some() {
+            Stats::add(&self.stats.pin_waits, 1);
+        }
         while pins.range(first..=last).next().is_some() {
             pins = self
                 .pins
@@ -169,6 +174,7 @@ impl DaxFile {
         }
         locked.store(start, Entry::Value(entry.locked()))?;
         drop(locked);
+        point(Point::PunchSplitLocked);
         // Its huge mappings cannot survive: they would keep the punched
         // pages' blocks mapped. Processes re-fault the rest as 4 KiB.
         self.unmap_all(start, start + PMD_PAGES - 1);
@@ -180,6 +186,8 @@ impl DaxFile {
             Ok(()) => {
                 self.waits.wake_all(start);
                 Stats::add(&self.stats.splits, 1);
+                drop(locked);
+                point(Point::PunchSplitDone);
                 Ok(())
             }
             Err(e) => {

@@ -10,6 +10,7 @@
 mod bug_variants;
 mod cli;
 mod concurrency;
+mod race;
 mod scenarios;
 
 use crate::blocks::BLOCK_SIZE;

@@ -1,8 +1,9 @@
 //! The command's workloads, and the model that verifies them.
 //!
 //! Each thread owns whole 2 MiB regions of the file (region `r` belongs to
-//! thread `r % threads`), so threads never write the same page and each
-//! can keep an exact model of its pages: the *version* last written to
+//! thread `r % threads`), or in `shared` every `threads`-th page, so
+//! threads never write the same page and each can keep an exact model of
+//! its pages: the *version* last written to
 //! each (0: never written, or punched). A page's content is a function of
 //! its index and version ([`fill_page`]), so verification needs no copy of
 //! the data, only the versions.
@@ -18,15 +19,22 @@
 //! * `mixed`  — a huge and a 4 KiB mapping per thread: stores, loads
 //!   and read(2)s checked against the model (holes read zeros through the
 //!   zero page), write(2), DMA writes to pinned pages, punches, fsyncs.
+//! * `shared` — threads of one process: all of them store through the
+//!   *same* two mappings (one huge, one 4 KiB) to interleaved pages (page
+//!   `p` belongs to thread `p % threads`), so a fault by one thread makes a
+//!   2 MiB run writable for all, and each fsyncs the whole file; loads
+//!   through either mapping are checked. This is the sharing that issue
+//!   15's second race needs: a thread storing through a page another
+//!   thread's fault has just made writable, then calling fsync.
 
 use crate::blocks::BLOCK_SIZE;
 use crate::fsync::FsyncReport;
 use crate::mapping::{DaxError, DaxFile, Stats};
-use crate::vm::PMD_PAGES;
+use crate::vm::{Mmap, PMD_PAGES};
 use core::fmt;
 use core::sync::atomic::{AtomicBool, Ordering};
 use core::time::Duration;
-use std::sync::{Condvar, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::Instant;
 
 /// Which workload to run.
@@ -37,15 +45,17 @@ pub(crate) enum Workload {
     Pmd,
     Punch,
     Mixed,
+    Shared,
 }
 
 impl Workload {
-    pub(crate) const ALL: [Workload; 5] = [
+    pub(crate) const ALL: [Workload; 6] = [
         Workload::Seq,
         Workload::Random,
         Workload::Pmd,
         Workload::Punch,
         Workload::Mixed,
+        Workload::Shared,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -55,6 +65,7 @@ impl Workload {
             Workload::Pmd => "pmd",
             Workload::Punch => "punch",
             Workload::Mixed => "mixed",
+            Workload::Shared => "shared",
         }
     }
 
@@ -126,8 +137,12 @@ pub(crate) fn splitmix64(state: &mut u64) -> u64 {
 struct Worker<'a> {
     file: &'a DaxFile,
     plan: Plan,
-    /// First page of each owned region.
+    /// First page of each owned region (empty for `shared`).
     regions: Vec<u64>,
+    /// This thread's number and how many there are.
+    thread: (u64, u64),
+    /// The mappings every thread uses in `shared`: one huge, one 4 KiB.
+    shared: Option<(Arc<Mmap>, Arc<Mmap>)>,
     /// Versions of the owned pages, by page index.
     versions: std::collections::BTreeMap<u64, u32>,
     rng: u64,
@@ -144,6 +159,12 @@ impl Worker<'_> {
     }
 
     fn owned_pages(&self) -> Vec<u64> {
+        if self.plan.workload == Workload::Shared {
+            let (t, threads) = self.thread;
+            return (0..self.file.size_pages())
+                .filter(|p| p % threads == t)
+                .collect();
+        }
         self.regions
             .iter()
             .flat_map(|&r| r..r + PMD_PAGES)
@@ -269,6 +290,20 @@ impl Worker<'_> {
                 }
             }
             Workload::Mixed => self.mixed(&mm, &pages)?,
+            Workload::Shared => {
+                let (huge, small) = self.shared.clone().ok_or_else(|| {
+                    WorkloadError("the shared workload needs shared mappings".into())
+                })?;
+                for _ in 0..pages.len() {
+                    let page = pages[self.random(pages.len() as u64) as usize];
+                    let mm = if self.random(2) == 0 { &huge } else { &small };
+                    if self.random(5) == 0 {
+                        self.check_page(mm, page)?;
+                    } else {
+                        self.store_page(mm, page)?;
+                    }
+                }
+            }
         }
         self.fsync(false)
     }
@@ -321,6 +356,8 @@ pub(crate) fn run(file: &DaxFile, plan: Plan) -> Result<Outcome, WorkloadError> 
     let started = Instant::now();
     let done = AtomicBool::new(false);
     let wake = (Mutex::new(()), Condvar::new());
+    let shared = (plan.workload == Workload::Shared).then(|| (file.mmap(true), file.mmap(false)));
+    let shared = &shared;
     let results: Vec<Result<Outcome, WorkloadError>> = std::thread::scope(|scope| {
         if plan.progress {
             scope.spawn(|| progress(file, started, &done, &wake));
@@ -335,6 +372,8 @@ pub(crate) fn run(file: &DaxFile, plan: Plan) -> Result<Outcome, WorkloadError> 
                             .filter(|r| r % threads as u64 == t as u64)
                             .map(|r| r * PMD_PAGES)
                             .collect(),
+                        thread: (t as u64, threads as u64),
+                        shared: shared.clone(),
                         versions: Default::default(),
                         rng: plan.seed ^ (t as u64 + 1).wrapping_mul(0x5851_f42d_4c95_7f2d),
                         buf: vec![0; BLOCK_SIZE as usize],

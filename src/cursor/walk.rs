@@ -568,7 +568,11 @@ impl Walk {
         // SAFETY: the caller's contract.
         let w = unsafe { self.load(root) };
         // SAFETY: as above; the walk is fresh.
-        if want.accepts(w) && want.mark.is_none_or(|m| unsafe { self.is_marked(root, m as usize) }) {
+        if want.accepts(w)
+            && want
+                .mark
+                .is_none_or(|m| unsafe { self.is_marked(root, m as usize) })
+        {
             self.arm_leaf();
             return Some(w);
         }
@@ -651,13 +655,20 @@ impl Walk {
             // SAFETY: the caller's contract.
             let w = unsafe { self.load(root) };
             // SAFETY: as above; the walk is fresh.
-            if want.accepts(w) && want.mark.is_none_or(|m| unsafe { self.is_marked(root, m as usize) }) {
+            if want.accepts(w)
+                && want
+                    .mark
+                    .is_none_or(|m| unsafe { self.is_marked(root, m as usize) })
+            {
                 self.index = self.entry_first().max(min);
                 return Some(w);
             }
             if self.depth > 0 {
+                let top = self.index;
                 // SAFETY: as above.
-                return unsafe { self.scan_back(root, self.offset.wrapping_sub(1), min, want) };
+                return unsafe {
+                    self.scan_back(root, self.offset.wrapping_sub(1), min, top, want)
+                };
             }
             // At the head: an empty tree, the entry for index 0, or an index
             // beyond the top node, where the search goes on from the top
@@ -693,12 +704,20 @@ impl Walk {
             // The head entry covers index 0: nothing lies before it.
             return None;
         }
+        // The walk is on the index it yielded last: what comes next lies
+        // strictly below it, whatever writers do meanwhile.
+        let top = self.index.checked_sub(1)?;
         // SAFETY: the caller's contract; the walk is fresh.
-        unsafe { self.scan_back(root, self.offset.wrapping_sub(1), min, want) }
+        unsafe { self.scan_back(root, self.offset.wrapping_sub(1), min, top, want) }
     }
 
     /// Scans backwards from slot `offset` (inclusive; `usize::MAX` for "none
-    /// left") of the deepest node on the path.
+    /// left") of the deepest node on the path, for an entry to yield at an
+    /// index in `min ..= top`.
+    ///
+    /// A scan that meets a run being rewritten looks again from the head,
+    /// at the highest index it may still yield: never above `top`, so a
+    /// reverse iteration never yields an index twice or goes back up.
     ///
     /// # Safety
     /// As for [`Walk::load`].
@@ -707,6 +726,7 @@ impl Walk {
         root: &Root,
         mut offset: usize,
         min: u64,
+        top: u64,
         want: Want,
     ) -> Option<Word> {
         // The leaf fast path is for forward scans only.
@@ -777,30 +797,51 @@ impl Walk {
             }
             if w == RETRY || entry::is_sibling(w) {
                 // The node left the tree, or the range is being rewritten:
-                // look again from the end of this slot (which is below
-                // where the walk was, so the walk still only goes down).
+                // look again from the end of this slot, or from `top`.
                 sync::spin_hint();
-                self.index = start | node::low_mask(node.shift());
+                let again = (start | node::low_mask(node.shift())).min(top);
+                if again < min {
+                    return None;
+                }
+                self.index = again;
                 // SAFETY: the caller's contract.
                 return unsafe { self.find_back(root, min, want) };
             }
-            let span = if span == 0 {
-                // Found at its own slot: count its siblings. A run counted
-                // while it changes is only used to stop at `min`, never to
-                // move the walk up.
-                match node.read_covering(i, true) {
-                    Some((c, x, span)) if c == i && x == w => span,
-                    _ => 1,
+            if start < min {
+                // The entry begins below the range: it is yielded only if
+                // it reaches `min`, which takes its length, read as one
+                // snapshot of the node (a sibling's was read so already).
+                let span = match span {
+                    0 => match node.read_covering(i, true) {
+                        Some((c, x, span)) if c == i && x == w => span,
+                        _ => {
+                            // The run is changing: look again at `min`,
+                            // the one index where this entry could be
+                            // yielded.
+                            sync::spin_hint();
+                            if min > top {
+                                return None;
+                            }
+                            self.index = min;
+                            // SAFETY: the caller's contract.
+                            return unsafe { self.find_back(root, min, want) };
+                        }
+                    },
+                    span => span,
+                };
+                let last = start + ((span as u64) << node.shift()) - 1;
+                if last < min {
+                    return None;
                 }
-            } else {
-                span
-            };
-            let last = start + ((span as u64) << node.shift()) - 1;
-            if last < min {
-                return None;
             }
             if want.accepts(w) {
-                self.index = start.max(min);
+                let at = start.max(min);
+                if at > top {
+                    // Begins below the range, which starts above `top`:
+                    // the entry was yielded already.
+                    return None;
+                }
+                self.index = at;
                 self.settle(i, w);
                 return Some(w);
             }

@@ -677,6 +677,10 @@ pub(crate) unsafe fn retire_leaf<T>(w: Word, reclaim: &Reclaimer<'_>) {
 pub(crate) unsafe fn retire_subtree<T>(ptr: *const Node, reclaim: &Reclaimer<'_>) {
     // SAFETY: unlinked but not yet freed: only we free it, below.
     let node = unsafe { &*ptr };
+    // The slots turn into retry entries one by one, and so do sibling
+    // runs: inside a counted change, so that a reader still counting a run
+    // here (`get_order`) does not count a run cut short (see `node.rs`).
+    let _change = node.begin_change();
     for i in 0..node::SLOTS {
         let w = node.load(i);
         if w.is_null() {

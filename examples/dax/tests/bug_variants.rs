@@ -48,7 +48,7 @@ fn punch_deletes_whole_pmd_is_caught() {
 
 #[test]
 fn no_pfn_recheck_is_caught() {
-    caught(Bugs::NO_PFN_RECHECK, writeback_rechecks_block);
+    caught(Bugs::NO_PFN_RECHECK, writeback_rechecks_block_after_refault);
 }
 
 #[test]
@@ -73,7 +73,7 @@ fn pmd_wait_unaligned_is_caught() {
 
 #[test]
 fn ignore_pins_is_caught() {
-    caught(Bugs::IGNORE_PINS, pinned_page_blocks_truncate);
+    caught(Bugs::IGNORE_PINS, pinned_page_blocks_punch);
 }
 
 #[test]
@@ -88,5 +88,27 @@ fn mid_pmd_flush_from_range_start_is_caught() {
 
 #[test]
 fn no_towrite_snapshot_is_caught() {
-    caught(Bugs::NO_TOWRITE_SNAPSHOT, fsync_terminates_under_writer);
+    caught(
+        Bugs::NO_TOWRITE_SNAPSHOT,
+        fsync_terminates_under_dirtying_writer,
+    );
+}
+
+#[test]
+fn resume_past_waited_entry_is_caught() {
+    caught(Bugs::RESUME_PAST_WAITED_ENTRY, fsync_after_punch_split_it);
+}
+
+#[test]
+fn writable_before_dirty_is_caught_pte() {
+    caught(Bugs::WRITABLE_BEFORE_DIRTY, |bugs| {
+        store_through_mapping_another_thread_faulted(bugs, false)
+    });
+}
+
+#[test]
+fn writable_before_dirty_is_caught_pmd() {
+    caught(Bugs::WRITABLE_BEFORE_DIRTY, |bugs| {
+        store_through_mapping_another_thread_faulted(bugs, true)
+    });
 }

@@ -78,3 +78,17 @@ fn small_runs_verify() {
         }
     }
 }
+
+#[test]
+fn cache_line_flush_on_page_cache_is_refused() {
+    // The scratch directory is on an ordinary file system, which refuses
+    // MAP_SYNC: the file is page cache, where only msync is durable.
+    let dir = ScratchDir::new("clwb").unwrap();
+    for method in ["clwb", "clflushopt", "clflush"] {
+        let mut a = args(&["--size", "8M", "--flush", method]).unwrap();
+        a.file = Some(dir.0.join(format!("{method}.pmem")));
+        let e = usage_error(&a);
+        assert!(!e.contains('\n') && e.contains(method), "{method}: {e}");
+        assert!(!dir.0.join(format!("{method}.pmem")).exists(), "file left");
+    }
+}
