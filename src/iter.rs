@@ -115,6 +115,7 @@ impl<'a, 'g, T: Send + Sync + 'static, V: Value> DoubleEndedIterator for Iter<'a
     /// assert_eq!(both.next_back().map(|(i, _)| i), Some(9));
     /// assert!(both.next().is_none());
     /// ```
+    #[inline(always)]
     fn next_back(&mut self) -> Option<Self::Item> {
         let (min, _) = self.bounds?;
         // SAFETY: the cursor's guard is pinned for 'g.
