@@ -14,6 +14,8 @@
 //! [`check`] (the structural invariants, for tests).
 
 pub(crate) mod alloc;
+pub(crate) mod batch;
+pub(crate) mod bulk;
 pub(crate) mod check;
 pub(crate) mod split;
 pub(crate) mod tag;

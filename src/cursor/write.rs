@@ -583,6 +583,15 @@ impl Root {
             .store(len - removed + added as usize, Ordering::Relaxed);
     }
 
+    /// Records `added` entries stored by a bulk build.
+    #[inline]
+    pub(crate) fn add_len(&self, added: usize) {
+        self.bump_version();
+        // Relaxed: as in `adjust_len`.
+        let len = self.writer.len.load(Ordering::Relaxed);
+        self.writer.len.store(len + added, Ordering::Relaxed);
+    }
+
     /// Recomputes mark `m`'s summary bits from `path[depth - 1]` up to the
     /// root, stopping where nothing changes.
     ///
