@@ -137,6 +137,20 @@ impl<'r, T, V: Value> Bulk<'r, T, V> {
         let node = unsafe { &*leaf };
         node.set_count(self.count);
         node.set_nr_values(self.values);
+        // Relaxed: under the lock we read our own stores.
+        if self.base == 0 && self.root.head.load(Ordering::Relaxed).is_null() {
+            // The first block of an empty tree is the whole tree: the leaf
+            // is the top, as a store at index 0..SLOTS would make it (no
+            // node above holding it in slot 0 alone).
+            // Release: the leaf is complete before a reader can reach it.
+            self.root
+                .head
+                .store(entry::node_word(leaf), Ordering::Release);
+            self.root.add_len(self.count);
+            self.count = 0;
+            self.values = 0;
+            return;
+        }
         let mut walk = Walk::new(self.base);
         // The slot a whole bottom node hangs from, grown and made for as a
         // store of that order would; `block_in_use` found it empty.
