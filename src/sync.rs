@@ -179,6 +179,18 @@ pub(crate) fn writer_guard(collector: &Collector, is_default: bool) -> Guard {
     guard
 }
 
+/// Pushes the collector along until what was retired before the call is
+/// freed, if no other thread is pinned: the local batch goes to the global
+/// queue and the epoch advances the two steps a deferred function waits
+/// for. Runs deferred drops (user code) after the caller's change is done.
+pub(crate) fn collect_now(collector: &Collector, is_default: bool) {
+    // Three pins with a flush each: one to seal the batch, two to advance.
+    for _ in 0..3 {
+        pin_quietly(collector, is_default).flush();
+    }
+    rethrow_item_panic();
+}
+
 /// [`writer_guard`] without raising a caught panic (for `Drop`).
 fn pin_quietly(collector: &Collector, is_default: bool) -> Guard {
     #[cfg(feature = "std")]
@@ -201,14 +213,22 @@ fn pin_quietly(collector: &Collector, is_default: bool) -> Guard {
 /// # Safety
 /// `item` came from `Arc::<T>::into_raw`, and the tree no longer holds it.
 pub(crate) unsafe fn drop_item<T>(guard: &Guard, item: *const T) {
-    let drop_it = move || {
-        // SAFETY: the caller's contract: the reference is ours to drop, and
-        // the collector runs this once no reader can see the item.
-        drop(unsafe { alloc::sync::Arc::from_raw(item) })
-    };
     // SAFETY: the closure owns nothing that a pinned reader could still
     // use after the collector runs it (the caller's contract).
-    unsafe { guard.defer_unchecked(move || catch_item_panic(drop_it)) };
+    unsafe { guard.defer_unchecked(move || drop_item_now(item)) };
+}
+
+/// Drops the tree's reference to an item now, from inside a deferred
+/// function; a panic in its `Drop` is caught (see [`drop_item`]).
+///
+/// # Safety
+/// `item` came from `Arc::<T>::into_raw`, and no reader can see it any
+/// more.
+pub(crate) unsafe fn drop_item_now<T>(item: *const T) {
+    catch_item_panic(move || {
+        // SAFETY: the caller's contract.
+        drop(unsafe { alloc::sync::Arc::from_raw(item) })
+    });
 }
 
 #[cfg(all(feature = "std", not(xradix_loom)))]

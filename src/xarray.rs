@@ -681,7 +681,18 @@ write_methods! {
     /// assert_eq!(ids.alloc(Entry::Value(0), 0..=9).unwrap(), 2);
     /// ```
     alloc(entry: Entry<T, V>, limit: RangeInclusive<u64>) -> Result<u64, Error>;
-    /// See [`Locked::clear`].
+}
+
+impl<T: Send + Sync + 'static, V: Value> XArray<T, V> {
+    /// Removes every entry (see [`Locked::clear`]). Takes the lock for the
+    /// call.
+    ///
+    /// The whole tree goes to the collector as one batch; after releasing
+    /// the lock, `clear` pushes the collector along a few times, so that
+    /// when no reader is pinned, the nodes (and the items nobody else
+    /// holds) are freed before it returns. A reader pinned meanwhile holds
+    /// the memory back until it unpins, as it must.
+    ///
     /// ```
     /// use xradix::{Entry, XArray};
     /// let xa: XArray = XArray::new();
@@ -689,10 +700,11 @@ write_methods! {
     /// xa.clear();
     /// assert!(xa.is_empty());
     /// ```
-    clear() -> ();
-}
+    pub fn clear(&self) {
+        self.lock().clear();
+        sync::collect_now(&self.collector, self.default_collector);
+    }
 
-impl<T: Send + Sync + 'static, V: Value> XArray<T, V> {
     /// Gives every entry in `r` that carries `from` the mark `to` as well,
     /// and returns how many entries carry `from` (the kernel's
     /// `tag_pages_for_writeback`: DIRTY → TOWRITE takes the snapshot that
@@ -1201,13 +1213,19 @@ impl<'a, T: Send + Sync + 'static, V: Value> Locked<'a, T, V> {
 }
 
 impl<T, V: Value> Drop for XArray<T, V> {
+    /// Frees the tree's nodes at once (nobody can reach them: a reader
+    /// needs `&self`), and hands its items to the collector, since a reader
+    /// may still hold an item it loaded under a guard. A tree of values
+    /// gives all its memory back before `drop` returns.
     fn drop(&mut self) {
         let reclaim = Reclaimer::new(&self.collector, self.default_collector);
-        reclaim.prepare_quietly();
-        // SAFETY: we own the tree: nobody else can write, and readers that
-        // still hold entries borrowed under a guard keep them alive until
-        // that guard is dropped, since `clear` frees through the collector.
-        unsafe { self.root.clear::<T>(&reclaim) }
+        // Relaxed: `&mut self`: every store to the head happened before.
+        let head = self.root.head.load(Ordering::Relaxed);
+        // SAFETY: we own the tree: nobody else can write or read it, and
+        // readers that still hold items borrowed under a guard keep them
+        // alive until that guard is dropped, since items go through the
+        // collector.
+        unsafe { crate::cursor::write::free_tree::<T>(head, &reclaim) }
     }
 }
 
