@@ -14,6 +14,8 @@
 //! [`check`] (the structural invariants, for tests).
 
 pub(crate) mod alloc;
+pub(crate) mod batch;
+pub(crate) mod bulk;
 pub(crate) mod check;
 pub(crate) mod split;
 pub(crate) mod tag;
@@ -330,6 +332,14 @@ impl<'a, 'g, T: Send + Sync + 'static, V: Value> Cursor<'a, 'g, T, V> {
     /// ```
     #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> Option<EntryRef<'g, T, V>> {
+        if self.started {
+            // SAFETY: as in `load`.
+            if let Some(w) = unsafe { self.walk.step_in_leaf(true) } {
+                self.exhausted = false;
+                // SAFETY: loaded under the 'g guard.
+                return unsafe { entry::word_ref(w) };
+            }
+        }
         let index = if self.started {
             self.walk.index.wrapping_add(1)
         } else {
@@ -356,6 +366,14 @@ impl<'a, 'g, T: Send + Sync + 'static, V: Value> Cursor<'a, 'g, T, V> {
     /// assert_eq!(c.prev().and_then(|e| e.value()), Some(4));    // then 4
     /// ```
     pub fn prev(&mut self) -> Option<EntryRef<'g, T, V>> {
+        if self.started {
+            // SAFETY: as in `load`.
+            if let Some(w) = unsafe { self.walk.step_in_leaf(false) } {
+                self.exhausted = false;
+                // SAFETY: loaded under the 'g guard.
+                return unsafe { entry::word_ref(w) };
+            }
+        }
         let index = if self.started {
             self.walk.index.wrapping_sub(1)
         } else {
@@ -426,7 +444,7 @@ impl<'a, 'g, T: Send + Sync + 'static, V: Value> Cursor<'a, 'g, T, V> {
 
     /// # Safety
     /// The cursor's guard is pinned (always true for a live cursor).
-    #[inline]
+    #[inline(always)]
     pub(crate) unsafe fn find_raw(&mut self, max: u64, want: Want) -> Option<Word> {
         if want.mark.is_none() {
             // The walk arms its leaf fast path only where a forward scan
@@ -450,7 +468,24 @@ impl<'a, 'g, T: Send + Sync + 'static, V: Value> Cursor<'a, 'g, T, V> {
     ///
     /// # Safety
     /// As for [`Cursor::find_raw`].
+    #[inline(always)]
     pub(crate) unsafe fn find_back_raw(&mut self, min: u64, want: Want) -> Option<Word> {
+        if self.started && !self.exhausted && want.mark.is_none() {
+            // SAFETY: the caller's contract.
+            if let Some(w) = unsafe { self.walk.prev_in_leaf(min) } {
+                return Some(w);
+            }
+        }
+        // SAFETY: the caller's contract.
+        unsafe { self.find_back_slow(min, want) }
+    }
+
+    /// [`Cursor::find_back_raw`] past the fast path.
+    ///
+    /// # Safety
+    /// As for [`Cursor::find_raw`].
+    #[inline(never)]
+    unsafe fn find_back_slow(&mut self, min: u64, want: Want) -> Option<Word> {
         if self.exhausted {
             return None;
         }

@@ -151,8 +151,17 @@ impl<T: Send + Sync + 'static, V: Value> Locked<'_, T, V> {
     where
         I: IntoIterator<Item = (u64, Entry<T, V>)>,
     {
+        // Ascending runs fill whole bottom nodes and link each once (see
+        // `cursor::bulk`); the rest is stored one by one. If `iter` fails or
+        // panics, what came before it is stored.
+        let mut bulk = self.bulk();
         for (index, entry) in iter {
-            self.store(index, entry)?;
+            let word = entry::into_word(entry)?;
+            // SAFETY: we hold the lock for the builder's life; `word` is a
+            // non-null leaf word of this tree's types.
+            if let Err(word) = unsafe { bulk.push(index, word) } {
+                drop(self.store_word(index, 0, word));
+            }
         }
         Ok(())
     }

@@ -7,9 +7,10 @@
 use core::fmt;
 use core::iter::FusedIterator;
 
+use crate::cursor::batch::{lookup_batch, BATCH};
 use crate::cursor::walk::Want;
 use crate::cursor::Cursor;
-use crate::entry::{self, EntryRef};
+use crate::entry::{self, EntryRef, Word};
 use crate::value::Value;
 
 /// An iterator over `(index, entry)` pairs; see
@@ -115,6 +116,7 @@ impl<'a, 'g, T: Send + Sync + 'static, V: Value> DoubleEndedIterator for Iter<'a
     /// assert_eq!(both.next_back().map(|(i, _)| i), Some(9));
     /// assert!(both.next().is_none());
     /// ```
+    #[inline(always)]
     fn next_back(&mut self) -> Option<Self::Item> {
         let (min, _) = self.bounds?;
         // SAFETY: the cursor's guard is pinned for 'g.
@@ -160,5 +162,105 @@ impl<T: Send + Sync + 'static, V: Value> fmt::Debug for Iter<'_, '_, T, V> {
             .field("back", &self.back.index())
             .field("range", &self.bounds)
             .finish()
+    }
+}
+
+/// The entries at many indices, looked up in batches whose cache misses
+/// overlap; see [`XArray::load_many`](crate::XArray::load_many).
+///
+/// Yields one `Option<EntryRef>` per index, in the order the indices come.
+/// Each lookup is an independent read with the guarantees of
+/// [`load`](crate::XArray::load): what it returns covered its index at some
+/// moment while the batch holding it was read.
+///
+/// ```
+/// use xradix::{pin, Entry, XArray};
+/// let xa: XArray = XArray::new();
+/// for i in 0..100 {
+///     xa.store(i * 3, Entry::Value(i)).unwrap();
+/// }
+/// let guard = pin();
+/// let got: Vec<Option<u64>> = xa
+///     .load_many([9, 10, 297, 1 << 40], &guard)
+///     .map(|e| e.and_then(|e| e.value()))
+///     .collect();
+/// assert_eq!(got, [Some(3), None, Some(99), None]);
+/// ```
+pub struct LoadMany<'a, 'g, T, V: Value, I> {
+    root: &'a crate::cursor::Root,
+    indices: I,
+    /// The current batch: its indices, what was found, and how far it
+    /// has been handed out.
+    batch: [u64; BATCH],
+    found: [Word; BATCH],
+    len: usize,
+    next: usize,
+    _types: core::marker::PhantomData<(&'g crate::sync::Guard, &'a crate::XArray<T, V>)>,
+}
+
+impl<'a, 'g, T, V: Value, I> LoadMany<'a, 'g, T, V, I> {
+    /// The caller checked that the guard for 'g is pinned to the tree's
+    /// collector.
+    pub(crate) fn new(root: &'a crate::cursor::Root, indices: I) -> Self {
+        LoadMany {
+            root,
+            indices,
+            batch: [0; BATCH],
+            found: [core::ptr::null_mut(); BATCH],
+            len: 0,
+            next: 0,
+            _types: core::marker::PhantomData,
+        }
+    }
+}
+
+impl<'a, 'g, T: Send + Sync + 'static, V: Value, I: Iterator<Item = u64>> Iterator
+    for LoadMany<'a, 'g, T, V, I>
+{
+    type Item = Option<EntryRef<'g, T, V>>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.next == self.len {
+            self.len = 0;
+            self.next = 0;
+            for slot in &mut self.batch {
+                match self.indices.next() {
+                    Some(index) => {
+                        *slot = index;
+                        self.len += 1;
+                    }
+                    None => break,
+                }
+            }
+            if self.len == 0 {
+                return None;
+            }
+            // SAFETY: the guard for 'g is pinned to the tree's collector
+            // (checked when the iterator was made) and outlives what we
+            // hand out.
+            unsafe { lookup_batch(self.root, &self.batch[..self.len], &mut self.found) };
+        }
+        let w = self.found[self.next];
+        self.next += 1;
+        // SAFETY: loaded under the 'g guard.
+        Some(unsafe { entry::word_ref(w) })
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let (lo, hi) = self.indices.size_hint();
+        let left = self.len - self.next;
+        (
+            lo.saturating_add(left),
+            hi.and_then(|h| h.checked_add(left)),
+        )
+    }
+}
+
+impl<T, V: Value, I> fmt::Debug for LoadMany<'_, '_, T, V, I> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoadMany")
+            .field("buffered", &(self.len - self.next))
+            .finish_non_exhaustive()
     }
 }

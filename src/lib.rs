@@ -287,7 +287,7 @@ pub use cursor::{Cursor, CursorMut};
 pub use entry::{Entry, EntryRef};
 pub use error::{Error, InvalidInput};
 pub use impls::SmallValue;
-pub use iter::Iter;
+pub use iter::{Iter, LoadMany};
 pub use mark::Mark;
 #[doc(hidden)]
 pub use node::CHUNK_SHIFT;

@@ -310,6 +310,25 @@ impl Node {
             .then_some((canonical, w, end - canonical))
     }
 
+    /// Starts loading the cache line of slot `offset` of `node` without
+    /// waiting for it (see [`Node::prefetch`]); for batched lookups, which
+    /// read that slot a moment later.
+    #[inline(always)]
+    pub(crate) fn prefetch_slot(node: *const Node, offset: usize) {
+        #[cfg(all(target_arch = "x86_64", target_feature = "sse"))]
+        // SAFETY: a prefetch never faults and reads nothing the program
+        // sees, whatever the address; `wrapping_add` computes the slot's
+        // address without asserting anything about it.
+        unsafe {
+            let slots = core::ptr::addr_of!((*node).slots).cast::<AtomicPtr<()>>();
+            core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(
+                slots.wrapping_add(offset).cast::<i8>(),
+            );
+        }
+        #[cfg(not(all(target_arch = "x86_64", target_feature = "sse")))]
+        let _ = (node, offset);
+    }
+
     /// The canonical slot and slot count of the entry in slot `offset`
     /// (following a sibling back to its canonical slot). Writers only: a
     /// reader uses [`Node::read_covering`].

@@ -191,6 +191,18 @@ pub(crate) fn writer_guard(collector: &Collector, is_default: bool) -> Guard {
     guard
 }
 
+/// Pushes the collector along until what was retired before the call is
+/// freed, if no other thread is pinned: the local batch goes to the global
+/// queue and the epoch advances the two steps a deferred function waits
+/// for. Runs deferred drops (user code) after the caller's change is done.
+pub(crate) fn collect_now(collector: &Collector, is_default: bool) {
+    // Three pins with a flush each: one to seal the batch, two to advance.
+    for _ in 0..3 {
+        pin_quietly(collector, is_default).flush();
+    }
+    rethrow_item_panic();
+}
+
 /// [`writer_guard`] without raising a caught panic (for `Drop`).
 fn pin_quietly(collector: &Collector, is_default: bool) -> Guard {
     #[cfg(feature = "std")]
@@ -215,14 +227,11 @@ fn pin_quietly(collector: &Collector, is_default: bool) -> Guard {
 /// # Safety
 /// `item` came from `Arc::<T>::into_raw`, and the tree no longer holds it.
 pub(crate) unsafe fn drop_item<T>(reclaim: &Reclaimer<'_>, item: *const T) {
-    let token = reclaim.in_flight.token();
-    let drop_it = move || {
+    let token = reclaim.drop_tokens(1);
+    let run = move || {
         // SAFETY: the caller's contract: the reference is ours to drop, and
         // the collector runs this once no reader can see the item.
-        drop(unsafe { alloc::sync::Arc::from_raw(item) })
-    };
-    let run = move || {
-        catch_item_panic(drop_it);
+        unsafe { drop_item_now(item) };
         // Only now, after the item's drop (panicking or not), does the
         // count go down: `InFlight::pending` of 0 means it has run.
         drop(token);
@@ -232,39 +241,61 @@ pub(crate) unsafe fn drop_item<T>(reclaim: &Reclaimer<'_>, item: *const T) {
     unsafe { reclaim.guard().defer_unchecked(run) };
 }
 
+/// Drops the tree's reference to an item now, from inside a deferred
+/// function; a panic in its `Drop` is caught (see [`drop_item`]). A
+/// deferred function that drops items this way holds a [`DropTokens`] for
+/// them and drops it after them.
+///
+/// # Safety
+/// `item` came from `Arc::<T>::into_raw`, and no reader can see it any
+/// more.
+pub(crate) unsafe fn drop_item_now<T>(item: *const T) {
+    catch_item_panic(move || {
+        // SAFETY: the caller's contract.
+        drop(unsafe { alloc::sync::Arc::from_raw(item) })
+    });
+}
+
 /// Counts a tree's items whose deferred drop has not run yet.
 ///
-/// An `Arc<()>` whose strong count is the count plus one: each deferred
-/// drop holds a clone (its token) and drops it after the item. One atomic
-/// increment per retired item and one decrement when the drop runs, and a
-/// closure of two words, which crossbeam-epoch stores without boxing. The
-/// count may outlive the tree (drops run after the tree is gone), which is
-/// why it is shared rather than kept in the tree.
-pub(crate) struct InFlight(alloc::sync::Arc<()>);
+/// Shared with the deferred functions (they hold [`DropTokens`]), since
+/// they may run after the tree is gone. The count is one atomic add when
+/// items are retired and one subtract when their deferred function has
+/// dropped them: for a whole subtree, one of each.
+pub(crate) struct InFlight(alloc::sync::Arc<core::sync::atomic::AtomicUsize>);
+
+/// Stands for `n` items a deferred function will drop: made when they
+/// leave the tree, dropped by the function after it dropped them.
+pub(crate) struct DropTokens {
+    count: alloc::sync::Arc<core::sync::atomic::AtomicUsize>,
+    n: usize,
+}
+
+impl Drop for DropTokens {
+    fn drop(&mut self) {
+        // Release: the items' drops, done before this in program order,
+        // happen before a `pending` that reads the lower count.
+        // (core's atomics even under loom: a plain counter, never used to
+        // order the tree's memory.)
+        self.count
+            .fetch_sub(self.n, core::sync::atomic::Ordering::Release);
+    }
+}
 
 impl InFlight {
     pub(crate) fn new() -> Self {
-        InFlight(alloc::sync::Arc::new(()))
-    }
-
-    /// A token for one deferred drop.
-    #[inline]
-    fn token(&self) -> alloc::sync::Arc<()> {
-        alloc::sync::Arc::clone(&self.0)
+        InFlight(alloc::sync::Arc::new(core::sync::atomic::AtomicUsize::new(
+            0,
+        )))
     }
 
     /// How many of the tree's items wait for their deferred drop. When it
     /// reads 0, every one of those drops happened before this returned.
     pub(crate) fn pending(&self) -> usize {
-        let n = alloc::sync::Arc::strong_count(&self.0) - 1;
-        // Acquire: `strong_count` is a plain (relaxed) load, and each token
-        // is dropped with a Release decrement after its item's drop; the
-        // fence after reading the count makes every drop whose decrement
-        // we counted visible to the caller (a drop counter in the test
-        // reads the right number).
-        // (core's fence even under loom: the count is a plain atomic.)
-        core::sync::atomic::fence(core::sync::atomic::Ordering::Acquire);
-        n
+        // Acquire: pairs with the Release in `DropTokens::drop`, so that the
+        // drops counted out are visible to the caller (a drop counter in a
+        // test reads the right number).
+        self.0.load(core::sync::atomic::Ordering::Acquire)
     }
 }
 
@@ -408,6 +439,23 @@ impl<'c> Reclaimer<'c> {
     pub(crate) fn prepare_quietly(&self) {
         self.guard
             .get_or_init(|| pin_quietly(self.collector, self.is_default));
+    }
+
+    /// Counts `n` items leaving the tree, whose drops a deferred function
+    /// will run: it holds the tokens and drops them after the items.
+    #[inline]
+    pub(crate) fn drop_tokens(&self, n: usize) -> DropTokens {
+        // Relaxed: the add happens before the deferred function can run
+        // (it is made first, on this thread, and crossbeam-epoch's hand-over
+        // of the function orders the rest), so the matching subtract comes
+        // after it in the counter's order; `pending` needs no more.
+        self.in_flight
+            .0
+            .fetch_add(n, core::sync::atomic::Ordering::Relaxed);
+        DropTokens {
+            count: alloc::sync::Arc::clone(&self.in_flight.0),
+            n,
+        }
     }
 
     /// The guard [`Reclaimer::prepare`] pinned.

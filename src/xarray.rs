@@ -10,7 +10,7 @@ use crate::cursor::walk::{self, Walk, Want};
 use crate::cursor::{Cursor, CursorMut, Root};
 use crate::entry::{self, Entry, EntryRef, Word, NULL, ZERO};
 use crate::error::{Error, InvalidInput};
-use crate::iter::Iter;
+use crate::iter::{Iter, LoadMany};
 use crate::mark::Mark;
 use crate::node;
 use crate::sync::{self, Collector, Guard, InFlight, LockGuard, Ordering, Reclaimer};
@@ -318,6 +318,38 @@ impl<T: Send + Sync + 'static, V: Value> XArray<T, V> {
         let w = unsafe { walk::lookup(&self.root, index) };
         // SAFETY: loaded under `guard`.
         unsafe { entry::word_ref(w) }
+    }
+
+    /// The entries at many indices, in the order given: one `Option` per
+    /// index, as [`load`](XArray::load) would return it. The lookups are
+    /// walked in batches, a level at a time, so that their cache misses
+    /// overlap instead of being paid one after another: on a tree too large
+    /// for the cache, many times faster than a loop of `load`.
+    ///
+    /// Lock-free, like `load`; each result covered its index at some
+    /// moment while its batch was read.
+    ///
+    /// # Panics
+    /// If `guard` is not pinned to this tree's collector.
+    ///
+    /// ```
+    /// use xradix::{pin, Entry, XArray};
+    /// let xa: XArray = XArray::new();
+    /// xa.store(7, Entry::Value(70)).unwrap();
+    /// xa.store_order(64, 6, Entry::Value(1)).unwrap();
+    /// let guard = pin();
+    /// let values: Vec<Option<u64>> =
+    ///     xa.load_many([7, 8, 100], &guard).map(|e| e.and_then(|e| e.value())).collect();
+    /// assert_eq!(values, [Some(70), None, Some(1)]);
+    /// ```
+    #[must_use = "iterators do nothing unless consumed"]
+    pub fn load_many<'a, 'g, I: IntoIterator<Item = u64>>(
+        &'a self,
+        indices: I,
+        guard: &'g Guard,
+    ) -> LoadMany<'a, 'g, T, V, I::IntoIter> {
+        self.check_guard(guard);
+        LoadMany::new(&self.root, indices.into_iter())
     }
 
     /// An owned copy of the entry at `index` (items: a new `Arc`
@@ -754,9 +786,20 @@ write_methods! {
     /// assert_eq!(ids.alloc(Entry::Value(0), 0..=9).unwrap(), 2);
     /// ```
     alloc(entry: Entry<T, V>, limit: RangeInclusive<u64>) -> Result<u64, Error>;
-    /// Removes every entry (the kernel's `xa_destroy`). The tree's own
-    /// references to the items are dropped later, when no guard can still
-    /// see them (see [`XArray::flush`]). Details: [`Locked::clear`].
+}
+
+impl<T: Send + Sync + 'static, V: Value> XArray<T, V> {
+    /// Removes every entry (the kernel's `xa_destroy`). Takes the lock for
+    /// the call; [`Locked::clear`] does the same under a held lock.
+    ///
+    /// The whole tree goes to the collector as one batch; after releasing
+    /// the lock, `clear` pushes the collector along a few times, so that
+    /// when no reader is pinned, the nodes (and the items nobody else
+    /// holds) are freed before it returns. A reader pinned meanwhile holds
+    /// the memory back until it unpins, as it must: the tree's own
+    /// references to the items are then dropped later, when no guard can
+    /// still see them ([`XArray::flush`] waits for that).
+    ///
     /// ```
     /// use xradix::{Entry, XArray};
     /// let xa: XArray = XArray::new();
@@ -764,10 +807,18 @@ write_methods! {
     /// xa.clear();
     /// assert!(xa.is_empty());
     /// ```
-    clear() -> ();
-}
+    ///
+    /// # Panics
+    ///
+    /// With `std`, if this thread holds the tree's lock (a [`Locked`]
+    /// handle is alive): call `clear` on that handle instead. See
+    /// [`XArray::lock`].
+    #[track_caller]
+    pub fn clear(&self) {
+        self.lock_for("XArray::clear").clear();
+        sync::collect_now(&self.collector, self.default_collector);
+    }
 
-impl<T: Send + Sync + 'static, V: Value> XArray<T, V> {
     /// Gives every entry in `r` that carries `from` the mark `to` as well,
     /// and returns how many entries carry `from` (the kernel's
     /// `tag_pages_for_writeback`: DIRTY → TOWRITE takes the snapshot that
@@ -915,7 +966,12 @@ impl<'a, T: Send + Sync + 'static, V: Value> Locked<'a, T, V> {
         Ok(self.store_word(index, 0, word))
     }
 
-    fn store_word(&self, index: u64, order: u32, word: Word) -> Option<Entry<T, V>> {
+    /// A bulk builder for ascending stores under this lock.
+    pub(crate) fn bulk(&self) -> crate::cursor::bulk::Bulk<'_, T, V> {
+        crate::cursor::bulk::Bulk::new(&self.xa.root, &self.reclaim)
+    }
+
+    pub(crate) fn store_word(&self, index: u64, order: u32, word: Word) -> Option<Entry<T, V>> {
         let mut walk = Walk::new(index);
         // SAFETY: we hold the lock and a pinned guard; `word` is a leaf
         // word (or null) of this tree's types.
@@ -1381,13 +1437,19 @@ fn relock_panic(what: &str) -> ! {
 }
 
 impl<T, V: Value> Drop for XArray<T, V> {
+    /// Frees the tree's nodes at once (nobody can reach them: a reader
+    /// needs `&self`), and hands its items to the collector, since a reader
+    /// may still hold an item it loaded under a guard. A tree of values
+    /// gives all its memory back before `drop` returns.
     fn drop(&mut self) {
         let reclaim = Reclaimer::new(&self.collector, self.default_collector, &self.in_flight);
-        reclaim.prepare_quietly();
-        // SAFETY: we own the tree: nobody else can write, and readers that
-        // still hold entries borrowed under a guard keep them alive until
-        // that guard is dropped, since `clear` frees through the collector.
-        unsafe { self.root.clear::<T>(&reclaim) }
+        // Relaxed: `&mut self`: every store to the head happened before.
+        let head = self.root.head.load(Ordering::Relaxed);
+        // SAFETY: we own the tree: nobody else can write or read it, and
+        // readers that still hold items borrowed under a guard keep them
+        // alive until that guard is dropped, since items go through the
+        // collector.
+        unsafe { crate::cursor::write::free_tree::<T>(head, &reclaim) }
     }
 }
 

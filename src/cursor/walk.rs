@@ -348,6 +348,75 @@ impl Walk {
         self.depth += 1;
     }
 
+    /// The step of [`Cursor::next`](crate::Cursor::next) (or `prev`, when
+    /// `forward` is off) inside the armed bottom node: the slot beside the
+    /// walk's, whatever it holds (a hole included), for the kernel's inline
+    /// `xas_next`. `None` sends the caller to [`Walk::step`]: no armed node,
+    /// the node's edge, or a sibling, retry or node word there.
+    ///
+    /// # Safety
+    /// As for [`Walk::load`].
+    #[inline(always)]
+    pub(crate) unsafe fn step_in_leaf(&mut self, forward: bool) -> Option<Word> {
+        if self.leaf.is_null() {
+            return None;
+        }
+        // SAFETY: as in `next_in_leaf`.
+        let node = unsafe { &*self.leaf };
+        let i = if forward {
+            self.offset.wrapping_add(1)
+        } else {
+            self.offset.wrapping_sub(1)
+        };
+        if i >= node::SLOTS {
+            return None;
+        }
+        let w = node.load(i);
+        if entry::is_internal(w) && w != ZERO {
+            return None;
+        }
+        self.index = self.leaf_base + i as u64;
+        self.offset = i;
+        self.entry = w;
+        Some(w)
+    }
+
+    /// The mirror of [`Walk::next_in_leaf`]: the previous plain entry in
+    /// the armed bottom node, down to `min`, for a reverse iteration.
+    ///
+    /// # Safety
+    /// As for [`Walk::load`].
+    #[inline(always)]
+    pub(crate) unsafe fn prev_in_leaf(&mut self, min: u64) -> Option<Word> {
+        if self.leaf.is_null() {
+            return None;
+        }
+        // SAFETY: as in `next_in_leaf`.
+        let node = unsafe { &*self.leaf };
+        let mut i = self.offset;
+        loop {
+            if i == 0 {
+                return None;
+            }
+            i -= 1;
+            let w = node.load(i);
+            if w.is_null() {
+                continue;
+            }
+            if entry::is_internal(w) {
+                return None;
+            }
+            let index = self.leaf_base + i as u64;
+            if index < min {
+                return None;
+            }
+            self.index = index;
+            self.offset = i;
+            self.entry = w;
+            return Some(w);
+        }
+    }
+
     /// Empties the path.
     #[inline]
     pub(crate) fn reset_path(&mut self) {
@@ -444,6 +513,17 @@ impl Walk {
     /// # Safety
     /// As for [`Walk::load`].
     pub(crate) unsafe fn step(&mut self, root: &Root, index: u64) -> Word {
+        // SAFETY: the caller's contract.
+        let w = unsafe { self.step_slow(root, index) };
+        // The next step in the same bottom node takes `step_in_leaf`.
+        self.arm_leaf();
+        w
+    }
+
+    /// # Safety
+    /// As for [`Walk::load`].
+    #[inline(never)]
+    unsafe fn step_slow(&mut self, root: &Root, index: u64) -> Word {
         let old = self.index;
         self.index = index;
         if self.fresh && self.depth > 0 {
@@ -661,6 +741,7 @@ impl Walk {
                     .is_none_or(|m| unsafe { self.is_marked(root, m as usize) })
             {
                 self.index = self.entry_first().max(min);
+                self.arm_leaf();
                 return Some(w);
             }
             if self.depth > 0 {
@@ -843,6 +924,7 @@ impl Walk {
                 }
                 self.index = at;
                 self.settle(i, w);
+                self.arm_leaf();
                 return Some(w);
             }
             offset = i.wrapping_sub(1);

@@ -583,6 +583,15 @@ impl Root {
             .store(len - removed + added as usize, Ordering::Relaxed);
     }
 
+    /// Records `added` entries stored by a bulk build.
+    #[inline]
+    pub(crate) fn add_len(&self, added: usize) {
+        self.bump_version();
+        // Relaxed: as in `adjust_len`.
+        let len = self.writer.len.load(Ordering::Relaxed);
+        self.writer.len.store(len + added, Ordering::Relaxed);
+    }
+
     /// Recomputes mark `m`'s summary bits from `path[depth - 1]` up to the
     /// root, stopping where nothing changes.
     ///
@@ -675,7 +684,59 @@ pub(crate) unsafe fn retire_leaf<T>(w: Word, reclaim: &Reclaimer<'_>) {
 /// `node` is no longer linked from the tree; the lock is held; `T` is the
 /// tree's item type.
 pub(crate) unsafe fn retire_subtree<T>(ptr: *const Node, reclaim: &Reclaimer<'_>) {
-    // SAFETY: unlinked but not yet freed: only we free it, below.
+    // A lone node (an emptied leaf, a lowered top) is the common case: one
+    // deferred free, no allocation.
+    // SAFETY: unlinked but not yet freed: only we free it.
+    let node = unsafe { &*ptr };
+    if node.count() == 0 {
+        let ptr = ptr.cast_mut();
+        // SAFETY: unlinked and empty; readers that may hold it are pinned
+        // and the free waits for them.
+        unsafe { reclaim.guard().defer_unchecked(move || Node::free(ptr)) };
+        return;
+    }
+    // A whole subtree (a `clear`, a `store_order` over a subtree) goes to
+    // the collector as *one* deferred function that frees every node and
+    // drops every item: the collector runs a few hundred deferred functions
+    // per pin, so one per node would leave most of a large tree's memory
+    // waiting for thousands of later pins.
+    let mut nodes = alloc::vec::Vec::new();
+    let mut items = alloc::vec::Vec::new();
+    // SAFETY: the caller's contract.
+    unsafe { detach(ptr, &mut nodes, &mut items) };
+    // Counted until dropped (`XArray::flush`).
+    let tokens = reclaim.drop_tokens(items.len());
+    let free = move || {
+        for item in items {
+            // SAFETY: each reference came from `Arc::into_raw` and left the
+            // tree with its subtree; the collector runs this once no reader
+            // can see it.
+            unsafe { crate::sync::drop_item_now::<T>(item) };
+        }
+        drop(tokens);
+        for node in nodes {
+            // SAFETY: unlinked, and no reader can hold it any more.
+            unsafe { Node::free(node) };
+        }
+    };
+    // SAFETY: as above: the closure runs once every reader that could
+    // still be inside the subtree has unpinned.
+    unsafe { reclaim.guard().defer_unchecked(free) };
+}
+
+/// Turns every non-empty slot of an unlinked subtree into a retry entry
+/// (so a reader still inside walks again from the head) and collects its
+/// nodes and items.
+///
+/// # Safety
+/// `ptr` is no longer linked from the tree; the lock is held; `T` is the
+/// tree's item type.
+unsafe fn detach<T>(
+    ptr: *const Node,
+    nodes: &mut alloc::vec::Vec<*mut Node>,
+    items: &mut alloc::vec::Vec<*const T>,
+) {
+    // SAFETY: unlinked but not yet freed: only our caller frees it.
     let node = unsafe { &*ptr };
     // The slots turn into retry entries one by one, and so do sibling
     // runs: inside a counted change, so that a reader still counting a run
@@ -691,14 +752,63 @@ pub(crate) unsafe fn retire_subtree<T>(ptr: *const Node, reclaim: &Reclaimer<'_>
         node.slots[i].store(RETRY, Ordering::Release);
         if entry::is_node(w) {
             // SAFETY: a child of an unlinked node is unlinked too.
-            unsafe { retire_subtree::<T>(entry::as_node(w), reclaim) };
-        } else if entry::is_leaf(w) {
-            // SAFETY: the slot now holds RETRY, not the item.
-            unsafe { retire_leaf::<T>(w, reclaim) };
+            unsafe { detach(entry::as_node(w), nodes, items) };
+        } else if entry::is_item(w) {
+            items.push(w.cast::<T>().cast_const());
         }
     }
-    let ptr = ptr.cast_mut();
-    // SAFETY: unlinked; readers that may hold it are pinned and the free
-    // waits for them.
-    unsafe { reclaim.guard().defer_unchecked(move || Node::free(ptr)) };
+    nodes.push(ptr.cast_mut());
+}
+
+/// Frees a whole tree that nobody can reach any more: its nodes at once,
+/// and its items through the collector, since a reader may still hold an
+/// item it loaded (an `EntryRef` lives as long as its guard, not the tree).
+/// A tree of values alone needs no guard at all.
+///
+/// # Safety
+/// The tree is being dropped: no reader holds a reference to it (so none
+/// is inside a node), and `head` was its head; `T` is its item type.
+pub(crate) unsafe fn free_tree<T>(head: Word, reclaim: &Reclaimer<'_>) {
+    let mut items = alloc::vec::Vec::new();
+    if entry::is_node(head) {
+        // SAFETY: the caller's contract.
+        unsafe { free_nodes(entry::as_node(head), &mut items) };
+    } else if entry::is_item(head) {
+        items.push(head.cast::<T>().cast_const());
+    }
+    if items.is_empty() {
+        return;
+    }
+    reclaim.prepare_quietly();
+    // Not counted (`XArray::flush`): nobody can flush a dropped tree.
+    let drop_all = move || {
+        for item in items {
+            // SAFETY: each reference came from `Arc::into_raw`; the tree is
+            // gone, and the collector runs this once no reader can hold
+            // the item.
+            unsafe { crate::sync::drop_item_now::<T>(item) };
+        }
+    };
+    // SAFETY: as above.
+    unsafe { reclaim.guard().defer_unchecked(drop_all) };
+}
+
+/// Frees a subtree's nodes now and collects its items.
+///
+/// # Safety
+/// As for [`free_tree`].
+unsafe fn free_nodes<T>(ptr: *const Node, items: &mut alloc::vec::Vec<*const T>) {
+    // SAFETY: the caller's contract: nobody else can reach the node.
+    let node = unsafe { &*ptr };
+    for i in 0..node::SLOTS {
+        let w = node.load(i);
+        if entry::is_node(w) {
+            // SAFETY: a child of an unreachable node is unreachable.
+            unsafe { free_nodes(entry::as_node(w), items) };
+        } else if entry::is_item(w) {
+            items.push(w.cast::<T>().cast_const());
+        }
+    }
+    // SAFETY: as above, and its children are freed already.
+    unsafe { Node::free(ptr.cast_mut()) };
 }

@@ -1,0 +1,91 @@
+//! Batched lookups: many independent walks interleaved level by level, so
+//! that their cache misses overlap (the engine under
+//! [`XArray::load_many`](crate::XArray::load_many)).
+//!
+//! A single lookup in a large tree is a chain of dependent loads: each
+//! node's address comes out of the previous node, so a walk of four levels
+//! waits for up to four cache misses one after another, and the core sits
+//! idle for most of the ~50 ns. Independent lookups have no such chain
+//! between them. So a batch of walks takes one level at a time: first it
+//! asks for the cache line of every slot the batch will read at this level
+//! (a prefetch, which does not wait), then it reads them, by which time
+//! the lines are arriving together. The misses of one level are paid once
+//! for the whole batch instead of once per lookup.
+//!
+//! Each walk keeps the reader contract of [`lookup`](super::walk::lookup):
+//! a sibling is followed under the node's change count, and a walk that
+//! meets a retry entry, or a run being rewritten, is finished by a plain
+//! `lookup` from the head.
+
+use super::walk::lookup;
+use super::Root;
+use crate::entry::{self, Word, NULL, RETRY};
+use crate::node::{self, Node};
+use crate::sync::Ordering;
+
+/// Lookups walked together. Enough to keep a core's ~16–24 outstanding
+/// misses busy at the deep levels, small enough to stay in registers and
+/// one cache line of indices.
+pub(crate) const BATCH: usize = 16;
+
+/// Looks up every index of `indices` (at most [`BATCH`]) and writes what
+/// covers it, as [`lookup`] would, to the same position of `out`.
+///
+/// # Safety
+/// As for [`lookup`]: the caller holds a guard pinned to the tree's
+/// collector (or the lock) while the words in `out` are used.
+pub(crate) unsafe fn lookup_batch(root: &Root, indices: &[u64], out: &mut [Word]) {
+    let n = indices.len().min(BATCH).min(out.len());
+    // Acquire: pairs with the Release store that published the head.
+    let head = root.head.load(Ordering::Acquire);
+    if !entry::is_node(head) {
+        for (w, &index) in out.iter_mut().zip(&indices[..n]) {
+            *w = if index == 0 { head } else { NULL };
+        }
+        return;
+    }
+    // SAFETY: loaded from the head under the caller's guard.
+    let top = unsafe { &*entry::as_node(head) };
+    let max = node::max_index(top.shift());
+    // What each walk holds: a node to read next, or its final word.
+    let mut at = [head; BATCH];
+    let mut live = 0usize;
+    for i in 0..n {
+        if indices[i] > max {
+            at[i] = NULL;
+        } else {
+            live += 1;
+        }
+    }
+    while live > 0 {
+        // Ask for every slot this level will read; none of these waits.
+        for i in 0..n {
+            if entry::is_node(at[i]) {
+                let node = entry::as_node(at[i]);
+                // SAFETY: a node reached from the head under the guard.
+                let shift = unsafe { &*node }.shift();
+                Node::prefetch_slot(node, node::offset_of(indices[i], shift));
+            }
+        }
+        // Read them: the lines are arriving together now.
+        live = 0;
+        for i in 0..n {
+            if !entry::is_node(at[i]) {
+                continue;
+            }
+            // SAFETY: as above.
+            let node = unsafe { &*entry::as_node(at[i]) };
+            let offset = node::offset_of(indices[i], node.shift());
+            let w = match node.read_covering(offset, false) {
+                Some((_, w, _)) if w != RETRY => w,
+                // A node leaving the tree or a run being rewritten: this
+                // one walks again on its own.
+                // SAFETY: the caller's contract.
+                _ => unsafe { lookup(root, indices[i]) },
+            };
+            at[i] = w;
+            live += entry::is_node(w) as usize;
+        }
+    }
+    out[..n].copy_from_slice(&at[..n]);
+}
