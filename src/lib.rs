@@ -134,8 +134,9 @@
 //! it does not unwind through the collector (that would lose the other
 //! drops of the batch): it is caught and raised again by the next xradix
 //! call on that thread that pins — a write, [`get`](XArray::get), [`pin`],
-//! [`XArray::pin`], [`XArray::flush`] — before that call changes anything,
-//! so the tree stays whole.
+//! [`XArray::pin`], [`XArray::flush`] — before that call changes anything
+//! (or, for [`XArray::clear`], which pushes the collector after its change,
+//! once the tree is unlocked), so the tree stays whole.
 //!
 //! # Multi-order entries
 //!
