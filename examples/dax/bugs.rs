@@ -125,12 +125,6 @@ pub(crate) const COMMAND_BUGS: &[CommandBug] = &[
         what: "writeback leaves 2 MiB mappings writable, so later stores go unseen (2016)",
     },
     CommandBug {
-        name: "no-wrprotect-pte-of-pmd",
-        bug: Bugs::NO_WRPROTECT_PTE_OF_PMD,
-        workload: Workload::Mixed,
-        what: "a 4 KiB mapping of a 2 MiB entry stays writable after writeback (2022)",
-    },
-    CommandBug {
         name: "byte-offset-as-index",
         bug: Bugs::BYTE_OFFSET_AS_INDEX,
         workload: Workload::Seq,

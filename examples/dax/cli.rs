@@ -398,7 +398,7 @@ fn run_on(
         durability.describe()
     );
     println!(
-        "            time inside fsync, summed over the {} thread(s) (CPU time, not wall): tree walk {:.1} ms + flushing {:.1} ms; per fsync {:.1} + {:.1} µs; flush: {flush_name}",
+        "            time in fsync, per-thread times summed over {} thread(s), not wall time: tree walk {:.1} ms + flushing {:.1} ms; per fsync {:.1} + {:.1} µs; flush: {flush_name}",
         plan.threads,
         walk.as_secs_f64() * 1e3,
         flushing.as_secs_f64() * 1e3,
