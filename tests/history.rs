@@ -186,6 +186,12 @@ const LOAD_INSIDE: Scenario = Scenario {
         for _ in 0..64 {
             rec.load(&sh.seq, &sh.xa, g, base + 7);
         }
+        rec.load_many(
+            &sh.seq,
+            &sh.xa,
+            g,
+            &[base + 7, base + 3, base + 63, base + 5],
+        );
         rec.load(&sh.seq, &sh.xa, g, base + 1 + rng.below(7));
         rec.get(&sh.seq, &sh.xa, base + 1 + rng.below(7));
         rec.order(&sh.seq, &sh.xa, base + 7);
@@ -338,7 +344,11 @@ fn random_reads(sh: &Shared, rec: &mut Rec, g: &Guard, rng: &mut Rng) {
         let i = index(rng);
         let (seq, xa) = (&sh.seq, &sh.xa);
         match rng.below(100) {
-            0..=29 => rec.load(seq, xa, g, i),
+            0..=24 => rec.load(seq, xa, g, i),
+            25..=29 => {
+                let many: Vec<u64> = (0..1 + rng.below(40)).map(|_| index(rng)).collect();
+                rec.load_many(seq, xa, g, &many);
+            }
             30..=37 => rec.get(seq, xa, i),
             38..=52 => rec.order(seq, xa, i),
             53..=67 => rec.mark(seq, xa, i, rng.pick(&Mark::ALL)),

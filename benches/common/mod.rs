@@ -326,6 +326,7 @@ pub struct Run {
 }
 
 /// CPU time of the calling thread.
+#[cfg(unix)]
 pub fn thread_cpu() -> Duration {
     let mut ts = libc::timespec {
         tv_sec: 0,
@@ -334,6 +335,15 @@ pub fn thread_cpu() -> Duration {
     // SAFETY: `ts` is a valid timespec to write to.
     unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
     Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// Where there is no per-thread CPU clock in reach (Windows, without a
+/// crate for `GetThreadTimes`): wall time since the first call, so the
+/// differences the benchmarks take are wall times there.
+#[cfg(not(unix))]
+pub fn thread_cpu() -> Duration {
+    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    START.get_or_init(Instant::now).elapsed()
 }
 
 /// Runs `readers` threads of `iters` reads each (the first on this thread),
@@ -386,14 +396,16 @@ pub fn run<M: ConcurrentMap>(m: &M, keys: &[u64], readers: usize, writer: bool, 
 // ---------------------------------------------------------------------------
 // A counting allocator: install with `#[global_allocator]`.
 
-/// Counts the bytes requested and not yet freed. `USABLE` adds what
-/// glibc's malloc really reserves (`malloc_usable_size` plus its 8-byte
-/// chunk header).
+/// Counts the bytes requested and not yet freed, and what the system
+/// allocator really reserves for them: on Linux `malloc_usable_size` plus
+/// glibc's 8-byte chunk header; elsewhere (no `malloc_usable_size`) the
+/// requested size, so the two figures agree.
 pub struct Counting;
 
 static LIVE: AtomicIsize = AtomicIsize::new(0);
 static LIVE_REAL: AtomicIsize = AtomicIsize::new(0);
 
+#[cfg(target_os = "linux")]
 fn real_size(ptr: *mut u8, layout: Layout) -> isize {
     if layout.align() <= 16 {
         // SAFETY: `ptr` was returned by System (glibc malloc) for this
@@ -402,6 +414,11 @@ fn real_size(ptr: *mut u8, layout: Layout) -> isize {
     } else {
         layout.size() as isize
     }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn real_size(_ptr: *mut u8, layout: Layout) -> isize {
+    layout.size() as isize
 }
 
 // SAFETY: every call forwards to `System` with the same arguments; the

@@ -7,8 +7,13 @@
 //! with the flag off passing. That is the evidence that the tests test
 //! something: a crash test that cannot fail proves nothing.
 //!
-//! Every flag is off by default; the command line never sets them.
+//! Every flag is off by default. The command switches on those whose
+//! data loss its crash check shows (`--bug NAME`, [`COMMAND_BUGS`]); the
+//! rest need a scenario the command's workloads do not stage (an injected
+//! flush error, two threads racing at one exact point, a hang), and their
+//! tests show them.
 
+use crate::workload::Workload;
 use bitflags::bitflags;
 
 bitflags! {
@@ -87,4 +92,47 @@ bitflags! {
         /// before the page-table entry is made writable.
         const WRITABLE_BEFORE_DIRTY = 1 << 16;
     }
+}
+
+/// A bug the command line can switch on (`--bug NAME`): its name, what it
+/// does, and the workload that shows it (the default with `--bug`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct CommandBug {
+    pub(crate) name: &'static str,
+    pub(crate) bug: Bugs,
+    pub(crate) workload: Workload,
+    pub(crate) what: &'static str,
+}
+
+/// The bugs whose data loss the command's crash check shows.
+pub(crate) const COMMAND_BUGS: &[CommandBug] = &[
+    CommandBug {
+        name: "skip-flush",
+        bug: Bugs::SKIP_FLUSH,
+        workload: Workload::Seq,
+        what: "writeback flushes no cache line at all",
+    },
+    CommandBug {
+        name: "flush-first-4k-only",
+        bug: Bugs::FLUSH_FIRST_4K_ONLY,
+        workload: Workload::Pmd,
+        what: "a 2 MiB entry is flushed only for its first 4 KiB (2022)",
+    },
+    CommandBug {
+        name: "no-wrprotect-pmd",
+        bug: Bugs::NO_WRPROTECT_PMD,
+        workload: Workload::Pmd,
+        what: "writeback leaves 2 MiB mappings writable, so later stores go unseen (2016)",
+    },
+    CommandBug {
+        name: "byte-offset-as-index",
+        bug: Bugs::BYTE_OFFSET_AS_INDEX,
+        workload: Workload::Seq,
+        what: "ranged fsync takes the byte offset for the page index (the first DAX fsync patch)",
+    },
+];
+
+/// The bug named `name` on the command line.
+pub(crate) fn command_bug(name: &str) -> Option<&'static CommandBug> {
+    COMMAND_BUGS.iter().find(|b| b.name == name)
 }

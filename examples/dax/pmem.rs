@@ -32,15 +32,16 @@ use std::io;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
-/// The file name used when no path is given.
-pub(crate) const DEFAULT_FILE_NAME: &str = "xradix-dax.pmem";
+/// The start of the file name used when no path is given; the process id
+/// and `.pmem` follow, so runs at once never share a file.
+pub(crate) const DEFAULT_FILE_PREFIX: &str = "xradix-dax-";
 
 /// Sizes are whole 4 KiB pages: the unit the DAX layer maps.
 pub(crate) const PAGE_SIZE: u64 = 4096;
 
 /// Where the pmem file goes when none is named: `/dev/shm` (memory-backed,
 /// the closest thing to pmem on most machines) if it exists, else the
-/// temporary directory.
+/// temporary directory; the name carries this process's id.
 pub(crate) fn default_path() -> PathBuf {
     let shm = Path::new("/dev/shm");
     let dir = if shm.is_dir() {
@@ -48,7 +49,7 @@ pub(crate) fn default_path() -> PathBuf {
     } else {
         std::env::temp_dir()
     };
-    dir.join(DEFAULT_FILE_NAME)
+    dir.join(format!("{DEFAULT_FILE_PREFIX}{}.pmem", std::process::id()))
 }
 
 /// How to open the file.
@@ -67,6 +68,9 @@ pub(crate) struct PmemOptions {
     pub(crate) try_map_sync: bool,
     /// How to choose the flush method.
     pub(crate) flush: FlushOptions,
+    /// Create the file, and fail with [`PmemError::Exists`] if it is there
+    /// already (`O_EXCL`).
+    pub(crate) create_new: bool,
 }
 
 impl Default for PmemOptions {
@@ -77,6 +81,7 @@ impl Default for PmemOptions {
             min_size: PAGE_SIZE,
             try_map_sync: true,
             flush: FlushOptions::default(),
+            create_new: false,
         }
     }
 }
@@ -89,6 +94,8 @@ pub(crate) enum PmemError {
     NoDirectory { path: PathBuf, dir: PathBuf },
     /// The file does not exist and no size was given to create it.
     Missing { path: PathBuf },
+    /// The file was to be new, and is there already.
+    Exists { path: PathBuf },
     /// The path names a directory, device or other non-regular file.
     NotAFile { path: PathBuf },
     /// The file (or its directory) cannot be opened for writing.
@@ -131,6 +138,11 @@ impl fmt::Display for PmemError {
             PmemError::Missing { path } => write!(
                 f,
                 "{} does not exist (give a size to create it)",
+                path.display()
+            ),
+            PmemError::Exists { path } => write!(
+                f,
+                "{} already exists (left by a run that was killed?); remove it or name another --file",
                 path.display()
             ),
             PmemError::NotAFile { path } => write!(f, "{} is not a regular file", path.display()),
@@ -374,9 +386,13 @@ impl PmemFile {
             .read(true)
             .write(true)
             .create(options.size.is_some())
+            .create_new(options.create_new && options.size.is_some())
             .open(&path)
         {
             Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                return Err(PmemError::Exists { path })
+            }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 return Err(PmemError::Missing { path })
             }

@@ -34,21 +34,29 @@ use crate::vm::{Mmap, PMD_PAGES};
 use core::fmt;
 use core::sync::atomic::{AtomicBool, Ordering};
 use core::time::Duration;
+use indicatif::ProgressBar;
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::Instant;
 
 /// Which workload to run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub(crate) enum Workload {
+    /// 4 KiB mappings, every page in order, ranged fsyncs
     Seq,
+    /// 4 KiB mappings, random pages
     Random,
+    /// 2 MiB mappings, every page in order, whole-file fsyncs
     Pmd,
+    /// fill, fsync and punch holes in dirty 2 MiB entries; truncate at the end
     Punch,
+    /// stores, loads, read(2), write(2), DMA, punches and fsyncs at random
     Mixed,
+    /// every thread stores through the same two mappings
     Shared,
 }
 
 impl Workload {
+    #[cfg(test)]
     pub(crate) const ALL: [Workload; 6] = [
         Workload::Seq,
         Workload::Random,
@@ -68,10 +76,6 @@ impl Workload {
             Workload::Shared => "shared",
         }
     }
-
-    pub(crate) fn parse(text: &str) -> Option<Workload> {
-        Workload::ALL.into_iter().find(|w| w.name() == text)
-    }
 }
 
 /// How to run a workload.
@@ -82,8 +86,6 @@ pub(crate) struct Plan {
     /// Pages stored by a thread between its fsyncs.
     pub(crate) fsync_every: u64,
     pub(crate) seed: u64,
-    /// Print progress to stderr about once a second.
-    pub(crate) progress: bool,
 }
 
 /// What a run did.
@@ -113,6 +115,23 @@ impl From<DaxError> for WorkloadError {
     fn from(e: DaxError) -> WorkloadError {
         WorkloadError(e.to_string())
     }
+}
+
+/// What a workload tells an onlooker (the crash check, crash_check.rs)
+/// about its pages, in the order it happens.
+pub(crate) trait Observer: Sync {
+    /// `page` is about to get its content of `version` (a store through a
+    /// mapping, a write(2), a DMA write); until it is durable again, a
+    /// crash may leave either content, or a mix.
+    fn changing(&self, page: u64, version: u32);
+    /// `page`'s content is durable: a write(2) or DMA write returned.
+    fn durable(&self, file: &DaxFile, page: u64);
+    /// An fsync of pages `first..=last` (`None`: the whole file) returned
+    /// `Ok`: every page stored before it in that range is durable.
+    fn fsynced(&self, file: &DaxFile, range: Option<(u64, u64)>);
+    /// Pages `first..first + pages` are about to be punched out (or cut
+    /// off by truncate): they hold no data any more.
+    fn punching(&self, first: u64, pages: u64);
 }
 
 /// The content of `page` at `version`: 4 KiB from a seeded generator.
@@ -151,9 +170,51 @@ struct Worker<'a> {
     /// First and last page stored since the last fsync (for ranged fsync).
     dirty_span: Option<(u64, u64)>,
     outcome: Outcome,
+    observer: Option<&'a dyn Observer>,
 }
 
-impl Worker<'_> {
+impl<'a> Worker<'a> {
+    /// Thread `t` of `threads`, with its share of the file's regions.
+    fn new(
+        file: &'a DaxFile,
+        plan: Plan,
+        t: usize,
+        shared: Option<(Arc<Mmap>, Arc<Mmap>)>,
+        observer: Option<&'a dyn Observer>,
+    ) -> Worker<'a> {
+        let regions = file.size_pages() / PMD_PAGES;
+        let threads = plan.threads.max(1);
+        Worker {
+            file,
+            plan,
+            regions: (0..regions)
+                .filter(|r| r % threads as u64 == t as u64)
+                .map(|r| r * PMD_PAGES)
+                .collect(),
+            thread: (t as u64, threads as u64),
+            shared,
+            versions: Default::default(),
+            rng: plan.seed ^ (t as u64 + 1).wrapping_mul(0x5851_f42d_4c95_7f2d),
+            buf: vec![0; BLOCK_SIZE as usize],
+            since_fsync: 0,
+            dirty_span: None,
+            outcome: Outcome::default(),
+            observer,
+        }
+    }
+
+    fn changing(&self, page: u64, version: u32) {
+        if let Some(observer) = self.observer {
+            observer.changing(page, version);
+        }
+    }
+
+    fn durable(&self, page: u64) {
+        if let Some(observer) = self.observer {
+            observer.durable(self.file, page);
+        }
+    }
+
     fn random(&mut self, below: u64) -> u64 {
         splitmix64(&mut self.rng) % below.max(1)
     }
@@ -174,6 +235,7 @@ impl Worker<'_> {
     fn store_page(&mut self, mm: &crate::vm::Mmap, page: u64) -> Result<(), WorkloadError> {
         let version = self.versions.get(&page).copied().unwrap_or(0) + 1;
         fill_page(self.plan.seed, page, version, &mut self.buf);
+        self.changing(page, version);
         self.file.store(mm, page * BLOCK_SIZE, &self.buf)?;
         self.versions.insert(page, version);
         self.outcome.pages_stored += 1;
@@ -189,12 +251,16 @@ impl Worker<'_> {
     }
 
     fn fsync(&mut self, ranged: bool) -> Result<(), WorkloadError> {
-        let report = match (ranged, self.dirty_span) {
-            (true, Some((a, b))) => self
+        let range = self.dirty_span.filter(|_| ranged);
+        let report = match range {
+            Some((a, b)) => self
                 .file
                 .fsync_range(a * BLOCK_SIZE, (b - a + 1) * BLOCK_SIZE)?,
-            _ => self.file.fsync()?,
+            None => self.file.fsync()?,
         };
+        if let Some(observer) = self.observer {
+            observer.fsynced(self.file, range);
+        }
         self.outcome.fsyncs += 1;
         let total = &mut self.outcome.fsync;
         total.tagged += report.tagged;
@@ -242,6 +308,9 @@ impl Worker<'_> {
     }
 
     fn punch(&mut self, first: u64, pages: u64) -> Result<(), WorkloadError> {
+        if let Some(observer) = self.observer {
+            observer.punching(first, pages);
+        }
         self.file
             .punch_hole(first * BLOCK_SIZE, pages * BLOCK_SIZE)?;
         for page in first..first + pages {
@@ -321,7 +390,9 @@ impl Worker<'_> {
                     // write(2) of the page's next version.
                     let version = self.versions.get(&page).copied().unwrap_or(0) + 1;
                     fill_page(self.plan.seed, page, version, &mut self.buf);
+                    self.changing(page, version);
                     self.file.write(page * BLOCK_SIZE, &self.buf)?;
+                    self.durable(page);
                     self.versions.insert(page, version);
                     self.outcome.pages_stored += 1;
                 }
@@ -330,8 +401,10 @@ impl Worker<'_> {
                     let version = self.versions.get(&page).copied().unwrap_or(0) + 1;
                     fill_page(self.plan.seed, page, version, &mut self.buf);
                     let pin = self.file.pin(mm, page)?;
+                    self.changing(page, version);
                     pin.dma_write(0, &self.buf)?;
                     drop(pin);
+                    self.durable(page);
                     self.versions.insert(page, version);
                     self.outcome.pages_stored += 1;
                 }
@@ -349,9 +422,13 @@ impl Worker<'_> {
 }
 
 /// Runs `plan` on `file`, whose size must be a whole number of 2 MiB
-/// regions.
-pub(crate) fn run(file: &DaxFile, plan: Plan) -> Result<Outcome, WorkloadError> {
-    let regions = file.size_pages() / PMD_PAGES;
+/// regions: one thread per worker, at once. `progress` (if any) shows
+/// the pages stored and the fsyncs as they go.
+pub(crate) fn run(
+    file: &DaxFile,
+    plan: Plan,
+    progress: Option<&ProgressBar>,
+) -> Result<Outcome, WorkloadError> {
     let threads = plan.threads.max(1);
     let started = Instant::now();
     let done = AtomicBool::new(false);
@@ -359,89 +436,132 @@ pub(crate) fn run(file: &DaxFile, plan: Plan) -> Result<Outcome, WorkloadError> 
     let shared = (plan.workload == Workload::Shared).then(|| (file.mmap(true), file.mmap(false)));
     let shared = &shared;
     let results: Vec<Result<Outcome, WorkloadError>> = std::thread::scope(|scope| {
-        if plan.progress {
-            scope.spawn(|| progress(file, started, &done, &wake));
+        if let Some(bar) = progress {
+            let (done, wake) = (&done, &wake);
+            scope.spawn(move || show_progress(file, bar, done, wake));
         }
         let handles: Vec<_> = (0..threads)
             .map(|t| {
                 scope.spawn(move || {
-                    let mut worker = Worker {
-                        file,
-                        plan,
-                        regions: (0..regions)
-                            .filter(|r| r % threads as u64 == t as u64)
-                            .map(|r| r * PMD_PAGES)
-                            .collect(),
-                        thread: (t as u64, threads as u64),
-                        shared: shared.clone(),
-                        versions: Default::default(),
-                        rng: plan.seed ^ (t as u64 + 1).wrapping_mul(0x5851_f42d_4c95_7f2d),
-                        buf: vec![0; BLOCK_SIZE as usize],
-                        since_fsync: 0,
-                        dirty_span: None,
-                        outcome: Outcome::default(),
-                    };
+                    let mut worker = Worker::new(file, plan, t, shared.clone(), None);
                     worker
                         .run()
                         .map_err(|e| WorkloadError(format!("thread {t}: {e}")))?;
-                    let mut outcome = worker.outcome;
-                    outcome.versions = Vec::new();
-                    let versions = worker.versions;
-                    Ok::<_, WorkloadError>((outcome, versions))
+                    Ok::<_, WorkloadError>(worker.finish())
                 })
             })
             .collect();
         let joined = handles
             .into_iter()
-            .map(|h| match h.join() {
-                Ok(Ok((mut outcome, versions))) => {
-                    outcome.versions = versions_to_vec(versions);
-                    Ok(outcome)
-                }
-                Ok(Err(e)) => Err(e),
-                Err(_) => Err(WorkloadError("a worker thread panicked".into())),
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(WorkloadError("a worker thread panicked".into())))
             })
             .collect();
         done.store(true, Ordering::Release);
         wake.1.notify_all();
         joined
     });
-    let mut total = Outcome {
-        versions: vec![0; file.size_pages() as usize],
-        ..Outcome::default()
-    };
+    let mut total = Outcome::default();
     for result in results {
-        let outcome = result?;
+        total.add(file, result?);
+    }
+    finish(file, plan, &mut total, None)?;
+    total.elapsed = started.elapsed();
+    Ok(total)
+}
+
+/// Runs `plan` on `file` again, its workers one after another on the
+/// calling thread, telling `observer` what happens to each page. Each
+/// worker does what it did in [`run`] (same seed, same share of the file);
+/// only the interleaving of workers is gone, so the replay is the same on
+/// every run, and at any instant the observer knows exactly which content
+/// of every page an fsync has returned for.
+pub(crate) fn replay(
+    file: &DaxFile,
+    plan: Plan,
+    observer: &dyn Observer,
+) -> Result<Outcome, WorkloadError> {
+    let started = Instant::now();
+    let shared = (plan.workload == Workload::Shared).then(|| (file.mmap(true), file.mmap(false)));
+    let mut total = Outcome::default();
+    for t in 0..plan.threads.max(1) {
+        let mut worker = Worker::new(file, plan, t, shared.clone(), Some(observer));
+        worker
+            .run()
+            .map_err(|e| WorkloadError(format!("thread {t}: {e}")))?;
+        total.add(file, worker.finish());
+    }
+    finish(file, plan, &mut total, Some(observer))?;
+    total.elapsed = started.elapsed();
+    Ok(total)
+}
+
+impl Worker<'_> {
+    /// The worker's outcome, its versions as a vector by page.
+    fn finish(self) -> Outcome {
+        let mut outcome = self.outcome;
+        outcome.versions = versions_to_vec(self.versions);
+        outcome
+    }
+}
+
+impl Outcome {
+    /// Adds one worker's outcome (its pages are its own).
+    fn add(&mut self, file: &DaxFile, outcome: Outcome) {
+        if self.versions.is_empty() {
+            self.versions = vec![0; file.size_pages() as usize];
+        }
         for (page, &v) in outcome.versions.iter().enumerate() {
             if v != 0 {
-                total.versions[page] = v;
+                self.versions[page] = v;
             }
         }
-        total.pages_stored += outcome.pages_stored;
-        total.fsyncs += outcome.fsyncs;
-        total.punches += outcome.punches;
-        total.loads_checked += outcome.loads_checked;
-        total.fsync.tagged += outcome.fsync.tagged;
-        total.fsync.flushed += outcome.fsync.flushed;
-        total.fsync.bytes += outcome.fsync.bytes;
-        total.fsync.walk += outcome.fsync.walk;
-        total.fsync.flush += outcome.fsync.flush;
+        self.pages_stored += outcome.pages_stored;
+        self.fsyncs += outcome.fsyncs;
+        self.punches += outcome.punches;
+        self.loads_checked += outcome.loads_checked;
+        self.fsync.tagged += outcome.fsync.tagged;
+        self.fsync.flushed += outcome.fsync.flushed;
+        self.fsync.bytes += outcome.fsync.bytes;
+        self.fsync.walk += outcome.fsync.walk;
+        self.fsync.flush += outcome.fsync.flush;
     }
+}
+
+/// What follows the workers: for `punch`, a truncate in the middle of the
+/// last region and a last fsync.
+fn finish(
+    file: &DaxFile,
+    plan: Plan,
+    total: &mut Outcome,
+    observer: Option<&dyn Observer>,
+) -> Result<(), WorkloadError> {
+    if total.versions.is_empty() {
+        total.versions = vec![0; file.size_pages() as usize];
+    }
+    let regions = file.size_pages() / PMD_PAGES;
     if plan.workload == Workload::Punch && regions > 0 {
         // Finally cut the file in the middle of its last 2 MiB region:
         // truncate splits that region's entry and frees the tail.
         let new_size = file.size() - PMD_PAGES / 2 * BLOCK_SIZE;
+        let first_gone = new_size / BLOCK_SIZE;
+        if let Some(observer) = observer {
+            observer.punching(first_gone, file.size_pages() - first_gone);
+        }
         file.truncate(new_size)?;
-        for v in &mut total.versions[(new_size / BLOCK_SIZE) as usize..] {
+        for v in &mut total.versions[first_gone as usize..] {
             *v = 0;
         }
         let report = file.fsync()?;
+        if let Some(observer) = observer {
+            observer.fsynced(file, None);
+        }
         total.fsyncs += 1;
         total.fsync.flushed += report.flushed;
         total.fsync.bytes += report.bytes;
     }
-    total.elapsed = started.elapsed();
-    Ok(total)
+    Ok(())
 }
 
 fn versions_to_vec(versions: std::collections::BTreeMap<u64, u32>) -> Vec<u32> {
@@ -453,25 +573,23 @@ fn versions_to_vec(versions: std::collections::BTreeMap<u64, u32>) -> Vec<u32> {
     out
 }
 
-/// Prints a line to stderr about once a second until `done`.
-fn progress(file: &DaxFile, started: Instant, done: &AtomicBool, wake: &(Mutex<()>, Condvar)) {
+/// Moves `bar` along (pages stored, fsyncs) ten times a second until
+/// `done`.
+fn show_progress(
+    file: &DaxFile,
+    bar: &ProgressBar,
+    done: &AtomicBool,
+    wake: &(Mutex<()>, Condvar),
+) {
     let mut guard = wake.0.lock().unwrap_or_else(PoisonError::into_inner);
-    loop {
+    while !done.load(Ordering::Acquire) {
+        let stats = &file.stats;
+        bar.set_position(Stats::get(&stats.bytes_stored) / BLOCK_SIZE);
+        bar.set_message(format!("{} fsyncs", Stats::get(&stats.fsyncs)));
         let (g, _) = wake
             .1
-            .wait_timeout(guard, Duration::from_secs(1))
+            .wait_timeout(guard, Duration::from_millis(100))
             .unwrap_or_else(PoisonError::into_inner);
         guard = g;
-        if done.load(Ordering::Acquire) {
-            return;
-        }
-        let stats = &file.stats;
-        eprintln!(
-            "  [{:>5.1}s] {} MiB stored, {} fsyncs, {} entries flushed",
-            started.elapsed().as_secs_f64(),
-            Stats::get(&stats.bytes_stored) >> 20,
-            Stats::get(&stats.fsyncs),
-            Stats::get(&stats.entries_flushed),
-        );
     }
 }

@@ -375,6 +375,26 @@ impl Rec {
         });
     }
 
+    /// `load_many` over `indices`: each result is a `load` observation
+    /// whose window is the whole call.
+    pub fn load_many(&mut self, seq: &AtomicU64, xa: &Xa, g: &Guard, indices: &[u64]) {
+        let before = now(seq);
+        let res: Vec<u64> = xa
+            .load_many(indices.iter().copied(), g)
+            .map(|e| e.map_or(0, |e| id_of_ref(e) + 1))
+            .collect();
+        let after = now(seq);
+        for (&index, res) in indices.iter().zip(res) {
+            self.push(Obs {
+                index,
+                kind: Kind::Load,
+                res,
+                before,
+                after,
+            });
+        }
+    }
+
     pub fn get(&mut self, seq: &AtomicU64, xa: &Xa, index: u64) {
         let before = now(seq);
         let res = xa.get(index).map_or(0, |e| match e {

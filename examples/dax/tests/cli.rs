@@ -1,11 +1,15 @@
-//! The command line: argument parsing, bad input, and a small real run.
+//! The command line: argument parsing, bad input, files, and small real
+//! runs with their crash check.
 
+use crate::cli::{run, Args, Failure, Verdict, MAX_THREADS};
+use crate::files::{self, Existing};
 use crate::pmem::checks::ScratchDir;
 use crate::workload::Workload;
-use crate::{parse_args, run, Args, Failure};
+use clap::error::ErrorKind;
+use clap::Parser;
 
-fn args(list: &[&str]) -> Result<Args, String> {
-    parse_args(list.iter().map(|s| s.to_string()))
+fn args(list: &[&str]) -> Result<Args, clap::Error> {
+    Args::try_parse_from(std::iter::once("dax").chain(list.iter().copied()))
 }
 
 #[test]
@@ -23,60 +27,170 @@ fn arguments_parse() {
     ])
     .unwrap();
     assert_eq!(a.size, Some(8 << 20));
-    assert_eq!(a.workload, Workload::Pmd);
-    assert_eq!((a.threads, a.fsync_every), (3, 7));
-    assert_eq!(a.flush, Some(crate::flush::FlushMethod::Msync));
+    assert_eq!(a.workload(), Workload::Pmd);
+    assert_eq!((a.threads(), a.fsync_every), (3, 7));
+    assert_eq!(a.flush, Some(crate::cli::FlushArg::Msync));
 }
 
 #[test]
-fn bad_arguments_are_one_line_errors() {
+fn bad_arguments_are_clap_errors() {
     for bad in [
         &["--size", "lots"][..],
         &["--size"],
         &["--workload", "sideways"],
         &["--threads", "0"],
         &["--flush", "mop"],
+        &["--bug", "no-such-bug"],
         &["--frobnicate"],
+        &["--", "extra"],
     ] {
         let e = args(bad).expect_err("accepted");
-        assert!(!e.is_empty() && !e.contains('\n'), "{bad:?}: {e:?}");
+        assert_eq!(e.exit_code(), 2, "{bad:?}");
+        let first = e.to_string();
+        assert!(first.starts_with("error: "), "{bad:?}: {first}");
     }
+}
+
+#[test]
+fn a_typo_gets_a_suggestion() {
+    let e = args(&["--thread", "2"]).expect_err("accepted");
+    assert_eq!(e.kind(), ErrorKind::UnknownArgument);
+    assert!(e.to_string().contains("--threads"), "{e}");
+}
+
+#[test]
+fn threads_above_the_cap_name_the_cap() {
+    let e = args(&["--threads", "1000"]).expect_err("accepted");
+    assert!(e.to_string().contains(&MAX_THREADS.to_string()), "{e}");
+    assert_eq!(args(&["--threads", "256"]).unwrap().threads(), 256);
+}
+
+#[test]
+fn help_and_version_exit_zero_and_tell_about_the_file() {
+    let help = args(&["--help"]).expect_err("--help runs nothing");
+    assert_eq!((help.kind(), help.exit_code()), (ErrorKind::DisplayHelp, 0));
+    let text = help.to_string();
+    for want in ["--force", "--bug", "removed", "--self-test", "skip-flush"] {
+        assert!(text.contains(want), "--help lacks {want:?}");
+    }
+    let version = args(&["--version"]).expect_err("--version runs nothing");
+    assert_eq!(version.kind(), ErrorKind::DisplayVersion);
+}
+
+#[test]
+fn a_bug_picks_the_workload_that_shows_it() {
+    let a = args(&["--bug", "flush-first-4k-only"]).unwrap();
+    assert_eq!(a.workload(), Workload::Pmd);
+    let a = args(&["--bug", "flush-first-4k-only", "--workload", "seq"]).unwrap();
+    assert_eq!(a.workload(), Workload::Seq);
 }
 
 fn usage_error(a: &Args) -> String {
     match run(a) {
         Err(Failure::Usage(e)) => e,
         Err(Failure::Run(e)) => panic!("a run failure, not a usage error: {e}"),
-        Ok(()) => panic!("accepted"),
+        Ok(v) => panic!("accepted: {v:?}"),
     }
 }
 
 #[test]
 fn bad_files_are_usage_errors() {
     let dir = ScratchDir::new("cli").unwrap();
-    let mut a = args(&[]).unwrap();
-    a.file = Some(dir.0.join("no/such/dir/f.pmem"));
+    let path = |name: &str| dir.0.join(name).to_string_lossy().into_owned();
+    let a = args(&["--file", &path("no/such/dir/f.pmem")]).unwrap();
     assert!(usage_error(&a).contains("does not exist"));
     let small = dir.0.join("small.pmem");
-    std::fs::write(&small, vec![0u8; 8192]).unwrap();
-    a.file = Some(small);
+    std::fs::write(&small, files::MAGIC).unwrap();
+    let a = args(&["--file", &path("small.pmem")]).unwrap();
     assert!(usage_error(&a).contains("smaller"));
-    a.file = Some(dir.0.join("f.pmem"));
-    a.size = Some(1 << 20);
+    let a = args(&["--file", &path("f.pmem"), "--size", "1M"]).unwrap();
     assert!(usage_error(&a).contains("bad size"));
 }
 
 #[test]
-fn small_runs_verify() {
+fn a_foreign_file_is_refused_without_force() {
+    let dir = ScratchDir::new("foreign").unwrap();
+    let target = dir.0.join("data.bin");
+    let data: Vec<u8> = (0..8u32 << 20).map(|i| (i * 31 % 251) as u8).collect();
+    std::fs::write(&target, &data).unwrap();
+    let file = target.to_string_lossy().into_owned();
+    let e = usage_error(&args(&["--file", &file, "--size", "8M"]).unwrap());
+    assert!(e.contains("--force") && !e.contains('\n'), "{e}");
+    assert_eq!(
+        std::fs::read(&target).unwrap(),
+        data,
+        "a refused file changed"
+    );
+    // With --force it is overwritten, and carries the header after.
+    let a = args(&["--file", &file, "--size", "8M", "--force"]).unwrap();
+    assert_eq!(run(&a).unwrap(), Verdict::Durable);
+    assert_eq!(
+        files::check_existing(&target).unwrap(),
+        Existing::Ours(8 << 20)
+    );
+    // Now it is ours: reused without --force, and kept.
+    let a = args(&["--file", &file, "--threads", "1"]).unwrap();
+    assert_eq!(run(&a).unwrap(), Verdict::Durable);
+    assert!(target.exists(), "a --file must stay");
+}
+
+#[test]
+fn small_runs_verify_and_pass_the_crash_check() {
     let dir = ScratchDir::new("run").unwrap();
     for workload in Workload::ALL {
-        let mut a = args(&["--size", "8M", "--threads", "2", "--fsync-every", "16"]).unwrap();
-        a.workload = workload;
-        a.file = Some(dir.0.join(format!("{}.pmem", workload.name())));
-        if let Err(Failure::Run(e) | Failure::Usage(e)) = run(&a) {
-            panic!("{}: {e}", workload.name());
+        let file = dir.0.join(format!("{}.pmem", workload.name()));
+        let a = args(&[
+            "--size",
+            "8M",
+            "--threads",
+            "2",
+            "--fsync-every",
+            "16",
+            "--workload",
+            workload.name(),
+            "--file",
+            &file.to_string_lossy(),
+        ])
+        .unwrap();
+        match run(&a) {
+            Ok(Verdict::Durable) => {}
+            other => panic!("{}: {other:?}", workload.name()),
         }
     }
+}
+
+#[test]
+fn flush_none_and_each_command_bug_fail_the_crash_check() {
+    let dir = ScratchDir::new("lost").unwrap();
+    let file = dir.0.join("f.pmem").to_string_lossy().into_owned();
+    let mut cases = vec![vec!["--flush", "none"]];
+    for bug in crate::bugs::COMMAND_BUGS {
+        cases.push(vec!["--bug", bug.name]);
+    }
+    for case in cases {
+        let mut list = vec!["--size", "8M", "--threads", "2", "--file", &file];
+        list.extend(&case);
+        match run(&args(&list).unwrap()) {
+            Ok(Verdict::Lost) => {}
+            other => panic!("{case:?}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn the_default_file_is_per_process_and_removed() {
+    let path = crate::pmem::default_path();
+    assert!(
+        path.to_string_lossy()
+            .contains(&format!("-{}.pmem", std::process::id())),
+        "{}",
+        path.display()
+    );
+    // Made by this test only: the default name is the process's, so the
+    // runs of the other tests of this process use --file.
+    let a = args(&["--size", "8M", "--threads", "1"]).unwrap();
+    assert_eq!(run(&a).unwrap(), Verdict::Durable);
+    assert!(!path.exists(), "the default file was left behind");
 }
 
 #[test]
@@ -85,10 +199,18 @@ fn cache_line_flush_on_page_cache_is_refused() {
     // MAP_SYNC: the file is page cache, where only msync is durable.
     let dir = ScratchDir::new("clwb").unwrap();
     for method in ["clwb", "clflushopt", "clflush"] {
-        let mut a = args(&["--size", "8M", "--flush", method]).unwrap();
-        a.file = Some(dir.0.join(format!("{method}.pmem")));
+        let file = dir.0.join(format!("{method}.pmem"));
+        let a = args(&[
+            "--size",
+            "8M",
+            "--flush",
+            method,
+            "--file",
+            &file.to_string_lossy(),
+        ])
+        .unwrap();
         let e = usage_error(&a);
         assert!(!e.contains('\n') && e.contains(method), "{method}: {e}");
-        assert!(!dir.0.join(format!("{method}.pmem")).exists(), "file left");
+        assert!(!file.exists(), "file left");
     }
 }
