@@ -62,6 +62,19 @@ impl Want {
     }
 }
 
+/// How a scan ended.
+enum Scan {
+    /// An entry the scan wanted; the walk is on it.
+    Found(Word),
+    /// Nothing left up to the limit.
+    End,
+    /// The walk must start again from the head at `Walk::index` (a node
+    /// left the tree, a run is being rewritten, or the scan passed the top
+    /// node it walked through). The caller loops; a scan never calls back
+    /// into a find, so the stack stays flat however busy the writers are.
+    Again,
+}
+
 /// The entry covering `index`: a leaf (item, value or reserved) or null.
 /// The plain lookup of `load` and `get`, which keeps no path.
 ///
@@ -642,22 +655,31 @@ impl Walk {
     /// # Safety
     /// As for [`Walk::load`].
     pub(crate) unsafe fn find(&mut self, root: &Root, max: u64, want: Want) -> Option<Word> {
-        if self.index > max {
-            return None;
+        // A loop, not recursion: a scan that must walk again from the head
+        // (a node left the tree, the tree grew) says so and comes back here,
+        // so that a reader under a busy writer never deepens its stack.
+        loop {
+            if self.index > max {
+                return None;
+            }
+            // SAFETY: the caller's contract.
+            let w = unsafe { self.load(root) };
+            // SAFETY: as above; the walk is fresh.
+            if want.accepts(w)
+                && want
+                    .mark
+                    .is_none_or(|m| unsafe { self.is_marked(root, m as usize) })
+            {
+                self.arm_leaf();
+                return Some(w);
+            }
+            // SAFETY: as above.
+            match unsafe { self.scan_past(root, max, want) } {
+                Scan::Found(w) => return Some(w),
+                Scan::End => return None,
+                Scan::Again => {}
+            }
         }
-        // SAFETY: the caller's contract.
-        let w = unsafe { self.load(root) };
-        // SAFETY: as above; the walk is fresh.
-        if want.accepts(w)
-            && want
-                .mark
-                .is_none_or(|m| unsafe { self.is_marked(root, m as usize) })
-        {
-            self.arm_leaf();
-            return Some(w);
-        }
-        // SAFETY: as above.
-        unsafe { self.scan_past(root, max, want) }
     }
 
     /// The next entry `want` accepts when it sits in the same node as the
@@ -717,7 +739,12 @@ impl Walk {
             unsafe { self.load(root) };
         }
         // SAFETY: as above.
-        unsafe { self.scan_past(root, max, want) }
+        match unsafe { self.scan_past(root, max, want) } {
+            Scan::Found(w) => Some(w),
+            Scan::End => None,
+            // SAFETY: as above.
+            Scan::Again => unsafe { self.find(root, max, want) },
+        }
     }
 
     /// Finds the last entry that `want` accepts and that covers an index in
@@ -747,9 +774,13 @@ impl Walk {
             if self.depth > 0 {
                 let top = self.index;
                 // SAFETY: as above.
-                return unsafe {
-                    self.scan_back(root, self.offset.wrapping_sub(1), min, top, want)
-                };
+                match unsafe { self.scan_back(self.offset.wrapping_sub(1), min, top, want) } {
+                    Scan::Found(w) => return Some(w),
+                    Scan::End => return None,
+                    // `self.index` is where to look again; a loop, as in
+                    // `find`.
+                    Scan::Again => continue,
+                }
             }
             // At the head: an empty tree, the entry for index 0, or an index
             // beyond the top node, where the search goes on from the top
@@ -789,7 +820,12 @@ impl Walk {
         // strictly below it, whatever writers do meanwhile.
         let top = self.index.checked_sub(1)?;
         // SAFETY: the caller's contract; the walk is fresh.
-        unsafe { self.scan_back(root, self.offset.wrapping_sub(1), min, top, want) }
+        match unsafe { self.scan_back(self.offset.wrapping_sub(1), min, top, want) } {
+            Scan::Found(w) => Some(w),
+            Scan::End => None,
+            // SAFETY: as above.
+            Scan::Again => unsafe { self.find_back(root, min, want) },
+        }
     }
 
     /// Scans backwards from slot `offset` (inclusive; `usize::MAX` for "none
@@ -802,14 +838,7 @@ impl Walk {
     ///
     /// # Safety
     /// As for [`Walk::load`].
-    unsafe fn scan_back(
-        &mut self,
-        root: &Root,
-        mut offset: usize,
-        min: u64,
-        top: u64,
-        want: Want,
-    ) -> Option<Word> {
+    unsafe fn scan_back(&mut self, mut offset: usize, min: u64, top: u64, want: Want) -> Scan {
         // The leaf fast path is for forward scans only.
         self.leaf = core::ptr::null();
         loop {
@@ -849,14 +878,16 @@ impl Walk {
             });
             let Some((i, w, span)) = found else {
                 let first = node::slot_start(self.index, node.shift(), 0);
-                let prev = first.checked_sub(1)?;
+                let Some(prev) = first.checked_sub(1) else {
+                    return Scan::End;
+                };
                 if prev < min {
-                    return None;
+                    return Scan::End;
                 }
                 if self.depth == 1 {
                     self.index = prev;
                     // SAFETY: the caller's contract.
-                    return unsafe { self.find_back(root, min, want) };
+                    return Scan::Again;
                 }
                 self.depth -= 1;
                 // SAFETY: as above.
@@ -868,7 +899,7 @@ impl Walk {
             if entry::is_node(w) {
                 let last = start | node::low_mask(node.shift());
                 if last < min {
-                    return None;
+                    return Scan::End;
                 }
                 self.index = last;
                 self.path[self.depth].write(entry::as_node(w));
@@ -882,11 +913,11 @@ impl Walk {
                 sync::spin_hint();
                 let again = (start | node::low_mask(node.shift())).min(top);
                 if again < min {
-                    return None;
+                    return Scan::End;
                 }
                 self.index = again;
                 // SAFETY: the caller's contract.
-                return unsafe { self.find_back(root, min, want) };
+                return Scan::Again;
             }
             if start < min {
                 // The entry begins below the range: it is yielded only if
@@ -901,18 +932,18 @@ impl Walk {
                             // yielded.
                             sync::spin_hint();
                             if min > top {
-                                return None;
+                                return Scan::End;
                             }
                             self.index = min;
                             // SAFETY: the caller's contract.
-                            return unsafe { self.find_back(root, min, want) };
+                            return Scan::Again;
                         }
                     },
                     span => span,
                 };
                 let last = start + ((span as u64) << node.shift()) - 1;
                 if last < min {
-                    return None;
+                    return Scan::End;
                 }
             }
             if want.accepts(w) {
@@ -920,12 +951,12 @@ impl Walk {
                 if at > top {
                     // Begins below the range, which starts above `top`:
                     // the entry was yielded already.
-                    return None;
+                    return Scan::End;
                 }
                 self.index = at;
                 self.settle(i, w);
                 self.arm_leaf();
-                return Some(w);
+                return Scan::Found(w);
             }
             offset = i.wrapping_sub(1);
         }
@@ -935,7 +966,7 @@ impl Walk {
     ///
     /// # Safety
     /// As for [`Walk::load`]; the walk is fresh.
-    unsafe fn scan_past(&mut self, root: &Root, max: u64, want: Want) -> Option<Word> {
+    unsafe fn scan_past(&mut self, root: &Root, max: u64, want: Want) -> Scan {
         // Armed again only where the scan stops on an entry.
         self.leaf = core::ptr::null();
         if self.depth == 0 {
@@ -943,15 +974,15 @@ impl Walk {
             // beyond the top node: nothing lies further, unless the tree
             // grew from a single entry since we looked.
             if self.index != 0 || max == 0 {
-                return None;
+                return Scan::End;
             }
             let head = root.head.load(Ordering::Acquire);
             if !entry::is_node(head) {
-                return None;
+                return Scan::End;
             }
             self.index = 1;
             // SAFETY: the caller's contract.
-            return unsafe { self.find(root, max, want) };
+            return Scan::Again;
         }
         // The scan skips the siblings of the current entry on its own (they
         // are neither leaves nor marked). It starts after the slot of the
@@ -963,20 +994,14 @@ impl Walk {
         let node = unsafe { &*self.node_at(self.depth - 1) };
         let own = node::offset_of(self.index, node.shift());
         // SAFETY: the caller's contract.
-        unsafe { self.scan(root, own.max(self.offset) + 1, max, want) }
+        unsafe { self.scan(own.max(self.offset) + 1, max, want) }
     }
 
     /// Scans forward from slot `offset` of the deepest node on the path.
     ///
     /// # Safety
     /// As for [`Walk::load`].
-    unsafe fn scan(
-        &mut self,
-        root: &Root,
-        mut offset: usize,
-        max: u64,
-        want: Want,
-    ) -> Option<Word> {
+    unsafe fn scan(&mut self, mut offset: usize, max: u64, want: Want) -> Scan {
         loop {
             // SAFETY: the path was built under the caller's guard or lock.
             let node = unsafe { &*self.node_at(self.depth - 1) };
@@ -1012,13 +1037,16 @@ impl Walk {
                     // Past the top node we walked through: the tree may
                     // have grown since, so look again from the head.
                     let next =
-                        (self.index | node::low_mask(node.shift() + CHUNK_SHIFT)).checked_add(1)?;
+                        (self.index | node::low_mask(node.shift() + CHUNK_SHIFT)).checked_add(1);
+                    let Some(next) = next else {
+                        return Scan::End;
+                    };
                     if next > max {
-                        return None;
+                        return Scan::End;
                     }
                     self.index = next;
                     // SAFETY: the caller's contract.
-                    return unsafe { self.find(root, max, want) };
+                    return Scan::Again;
                 }
                 // This node is done: go on with the next slot of its parent
                 // (`self.index` still lies under this node).
@@ -1030,7 +1058,7 @@ impl Walk {
             };
             let start = node::slot_start(self.index, node.shift(), i);
             if start > max {
-                return None;
+                return Scan::End;
             }
             self.index = start;
             if entry::is_node(w) {
@@ -1042,7 +1070,7 @@ impl Walk {
             if w == RETRY {
                 // The node left the tree under us: look again from here.
                 // SAFETY: the caller's contract.
-                return unsafe { self.find(root, max, want) };
+                return Scan::Again;
             }
             if want.accepts(w) {
                 self.settle(i, w);
@@ -1050,7 +1078,7 @@ impl Walk {
                     self.leaf = node;
                     self.leaf_base = start - i as u64;
                 }
-                return Some(w);
+                return Scan::Found(w);
             }
             // A hole, a sibling or a reservation behind a stale mark bit.
             offset = i + 1;
