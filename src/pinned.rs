@@ -19,7 +19,7 @@ use core::ops::RangeBounds;
 
 use crate::cursor::{walk, Cursor};
 use crate::entry::EntryRef;
-use crate::iter::Iter;
+use crate::iter::{Iter, LoadMany};
 use crate::mark::Mark;
 use crate::sync::Guard;
 use crate::value::Value;
@@ -155,8 +155,24 @@ impl<'a, T: Send + Sync + 'static, V: Value> Pinned<'a, T, V> {
         self.xa.load(index, &self.guard)
     }
 
-    // `load_many` (issue 11) belongs here: `XArray::load_many` with this
-    // guard, returning `impl Iterator<Item = Option<EntryRef<'_, T, V>>>`.
+    /// The entries at many indices, in the order given, with their cache
+    /// misses overlapped; as [`XArray::load_many`].
+    ///
+    /// ```
+    /// use xradix::{Entry, XArray};
+    /// let xa: XArray = XArray::new();
+    /// xa.store(2, Entry::Value(20)).unwrap();
+    /// let p = xa.pin();
+    /// let got: Vec<Option<u64>> = p.load_many([1, 2]).map(|e| e.and_then(|e| e.value())).collect();
+    /// assert_eq!(got, [None, Some(20)]);
+    /// ```
+    #[must_use = "iterators do nothing unless consumed"]
+    pub fn load_many<I: IntoIterator<Item = u64>>(
+        &self,
+        indices: I,
+    ) -> LoadMany<'a, '_, T, V, I::IntoIter> {
+        self.xa.load_many(indices, &self.guard)
+    }
 
     /// Whether the entry at `index` carries `mark`; false in a hole. As
     /// [`XArray::get_mark`] (the kernel's `xa_get_mark`), including its
