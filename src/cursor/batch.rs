@@ -26,7 +26,7 @@ use crate::sync::Ordering;
 /// Lookups walked together. Enough to keep a core's ~16–24 outstanding
 /// misses busy at the deep levels, small enough to stay in registers and
 /// one cache line of indices.
-pub(crate) const BATCH: usize = 16;
+pub(crate) const BATCH: usize = 32;
 
 /// Looks up every index of `indices` (at most [`BATCH`]) and writes what
 /// covers it, as [`lookup`] would, to the same position of `out`.
@@ -47,6 +47,11 @@ pub(crate) unsafe fn lookup_batch(root: &Root, indices: &[u64], out: &mut [Word]
     // SAFETY: loaded from the head under the caller's guard.
     let top = unsafe { &*entry::as_node(head) };
     let max = node::max_index(top.shift());
+    // Every walk starts at this top, and a child's shift is always its
+    // parent's less one chunk, so the shift of the node each walk reads at
+    // a level is known without loading its header: the slot's cache line is
+    // the only miss a level costs.
+    let mut shift = top.shift();
     // What each walk holds: a node to read next, or its final word.
     let mut at = [head; BATCH];
     let mut live = 0usize;
@@ -61,10 +66,7 @@ pub(crate) unsafe fn lookup_batch(root: &Root, indices: &[u64], out: &mut [Word]
         // Ask for every slot this level will read; none of these waits.
         for i in 0..n {
             if entry::is_node(at[i]) {
-                let node = entry::as_node(at[i]);
-                // SAFETY: a node reached from the head under the guard.
-                let shift = unsafe { &*node }.shift();
-                Node::prefetch_slot(node, node::offset_of(indices[i], shift));
+                Node::prefetch_slot(entry::as_node(at[i]), node::offset_of(indices[i], shift));
             }
         }
         // Read them: the lines are arriving together now.
@@ -73,9 +75,10 @@ pub(crate) unsafe fn lookup_batch(root: &Root, indices: &[u64], out: &mut [Word]
             if !entry::is_node(at[i]) {
                 continue;
             }
-            // SAFETY: as above.
+            // SAFETY: a node reached from the head under the guard.
             let node = unsafe { &*entry::as_node(at[i]) };
-            let offset = node::offset_of(indices[i], node.shift());
+            debug_assert_eq!(node.shift(), shift);
+            let offset = node::offset_of(indices[i], shift);
             let w = match node.read_covering(offset, false) {
                 Some((_, w, _)) if w != RETRY => w,
                 // A node leaving the tree or a run being rewritten: this
@@ -86,6 +89,9 @@ pub(crate) unsafe fn lookup_batch(root: &Root, indices: &[u64], out: &mut [Word]
             at[i] = w;
             live += entry::is_node(w) as usize;
         }
+        // A walk that went again from the head (`lookup`) ends on a leaf,
+        // so every node left is one level down.
+        shift = shift.saturating_sub(node::CHUNK_SHIFT);
     }
     out[..n].copy_from_slice(&at[..n]);
 }

@@ -429,9 +429,15 @@ impl Root {
                 }
             }
         }
-        node.set_nr_values(
-            node.nr_values() + entry::is_value(new) as usize - entry::is_value(old) as usize,
-        );
+        // Written only when it changes: an overwrite in place (a value by a
+        // value) then leaves the node's first cache line, which every reader
+        // through this node loads for `shift`, clean (as the kernel's
+        // `update_node` skips an unchanged count).
+        if entry::is_value(new) != entry::is_value(old) {
+            node.set_nr_values(
+                node.nr_values() + entry::is_value(new) as usize - entry::is_value(old) as usize,
+            );
+        }
         // SAFETY: no slot holds `old` any more.
         unsafe { retire_leaf::<T>(old, reclaim) };
         self.adjust_len(entry::is_leaf(old) as usize, !new.is_null());
