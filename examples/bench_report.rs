@@ -41,7 +41,7 @@ use std::time::{Duration, Instant};
 
 use common::{
     dense, flat_lookups, flush_epoch, live_bytes, load_many_sum, marked_keys, measure, run,
-    run_with, shuffled, Congee, Counting, Locked, Map, Run, Scc, Xa, XorShift,
+    run_with, shuffled, Congee, Counting, Locked, Map, Run, Scc, Xa, XorShift, SEED,
 };
 use crossbeam_skiplist::SkipMap;
 use xradix::{pin, Entry, Mark, XArray};
@@ -889,9 +889,10 @@ fn concurrent_rows(o: &Opts, rows: &mut Vec<Row>, notes: &mut Vec<String>) {
         rows.push(Row::new(
             &format!("readers with {kind} writer vs alone (reader CPU time)"),
             format!(
-                "{} (writer {:.2} M changes/s)",
+                "{} (writer {:.2} M changes/s; reader on a CPU {:.0} % of wall)",
                 Spread::of(&x[i][0]).show(1, " ns/read"),
-                writes(i)
+                writes(i),
+                Spread::ratio(&x[i][0], &x[i][1]).med * 100.0 * readers as f64
             ),
             format!("{} alone", Spread::of(&x[0][0]).show(1, " ns/read")),
             Spread::ratio(&x[0][0], &x[i][0]),
@@ -919,68 +920,87 @@ fn concurrent_rows(o: &Opts, rows: &mut Vec<Row>, notes: &mut Vec<String>) {
         Target::None,
     ));
 
-    // What the reader pays for: it reads random keys of the lower half;
-    // writers change random keys of the same half, or of the other half
-    // (cache lines the reader never loads), or only spin.
+    // What the reader pays for. The reader reads 256 keys: slots 60..63
+    // (one cache line of slots) of each of 64 bottom nodes, in random
+    // order, over and over; alone, they stay in its private cache. A writer
+    // then changes, at random: the very keys it reads; other slots (another
+    // cache line) of the same nodes; or keys of 64 nodes far away. An
+    // overwrite in place that dirtied only its slot's line would cost the
+    // reader nothing in the second case.
     eprintln!("concurrent, what the reader pays for ...");
-    let half = n / 2;
-    let lower = shuffled(&dense(N / 2));
-    let at = |rng: &mut XorShift, same: bool| rng.next_u64() % half + if same { 0 } else { half };
-    let ow_same = |rng: &mut XorShift| {
-        let k = at(rng, true);
+    let key = |leaf: u64, slot: u64| leaf * 64 + slot;
+    let mut lower: Vec<u64> = (0..64)
+        .flat_map(|l| (60..64).map(move |s| key(l, s)))
+        .collect();
+    XorShift::new(SEED).shuffle(&mut lower);
+    let lower = &lower;
+    let same = |rng: &mut XorShift| key(rng.next_u64() % 64, 60 + rng.next_u64() % 4);
+    let line = |rng: &mut XorShift| key(rng.next_u64() % 64, 20 + rng.next_u64() % 8);
+    let far = |rng: &mut XorShift| key(4096 + rng.next_u64() % 64, 60 + rng.next_u64() % 4);
+    let ow = |k: u64| {
         xa.store(k, Entry::Value(k)).unwrap();
     };
-    let ow_other = |rng: &mut XorShift| {
-        let k = at(rng, false);
-        xa.store(k, Entry::Value(k)).unwrap();
-    };
-    let es_same = |rng: &mut XorShift| {
-        let k = at(rng, true);
+    let es = |k: u64| {
         xa.erase(k);
         xa.store(k, Entry::Value(k)).unwrap();
     };
-    let es_other = |rng: &mut XorShift| {
-        let k = at(rng, false);
-        xa.erase(k);
-        xa.store(k, Entry::Value(k)).unwrap();
-    };
+    let ow_same = |rng: &mut XorShift| ow(same(rng));
+    let ow_line = |rng: &mut XorShift| ow(line(rng));
+    let ow_far = |rng: &mut XorShift| ow(far(rng));
+    let es_same = |rng: &mut XorShift| es(same(rng));
+    let es_line = |rng: &mut XorShift| es(line(rng));
+    let es_far = |rng: &mut XorShift| es(far(rng));
     let spin = |rng: &mut XorShift| {
         for _ in 0..64 {
             black_box(rng.next_u64());
         }
     };
-    let cases: [(&Xa, &[u64], Writer<'_>); 6] = [
-        (&xa, &lower, ("none (reader alone)", None)),
-        (&xa, &lower, ("spinning, no memory writes", Some(&spin))),
+    let cases: [(&Xa, &[u64], Writer<'_>); 8] = [
+        (&xa, lower, ("none (reader alone)", None)),
+        (&xa, lower, ("spinning, no memory writes", Some(&spin))),
         (
             &xa,
-            &lower,
-            ("overwrite in place, same half", Some(&ow_same)),
+            lower,
+            ("overwrite in place: the keys read", Some(&ow_same)),
         ),
         (
             &xa,
-            &lower,
-            ("overwrite in place, other half", Some(&ow_other)),
+            lower,
+            (
+                "overwrite in place: other slots, same nodes",
+                Some(&ow_line),
+            ),
         ),
-        (&xa, &lower, ("erase + store, same half", Some(&es_same))),
-        (&xa, &lower, ("erase + store, other half", Some(&es_other))),
+        (
+            &xa,
+            lower,
+            ("overwrite in place: other nodes", Some(&ow_far)),
+        ),
+        (&xa, lower, ("erase + store: the keys read", Some(&es_same))),
+        (
+            &xa,
+            lower,
+            ("erase + store: other slots, same nodes", Some(&es_line)),
+        ),
+        (&xa, lower, ("erase + store: other nodes", Some(&es_far))),
     ];
     let d = conc_cases(o.rounds, &cases, readers, ops);
     let alone = Spread::of(&d[0][0]).med;
     notes.push(String::new());
     notes.push(format!(
-        "Readers with a writer: what the reader pays for ({readers} reader(s) on \
-         random keys of 0..{half}, one writer; reader CPU time per read, median \
-         (min–max) of {} rounds; \"extra ns per change\" is the reader's extra CPU \
-         time per read divided by the writer's changes per read)",
+        "Readers with a writer: what the reader pays for ({readers} reader(s) \
+         reading 256 keys, slots 60..63 of 64 bottom nodes, at random; one writer; \
+         reader CPU time per read, median (min–max) of {} rounds; \"extra ns per \
+         change\" is the reader's extra CPU time per read divided by the writer's \
+         changes per read)",
         o.rounds
     ));
     notes.push(String::new());
     notes.push(
-        "| writer | reader CPU ns/read | × alone | writer M changes/s | changes per read | extra reader ns per change |"
+        "| writer | reader CPU ns/read | × alone | reader on a CPU, % of wall | writer M changes/s | changes per read | extra reader ns per change |"
             .into(),
     );
-    notes.push("|---|---:|---:|---:|---:|---:|".into());
+    notes.push("|---|---:|---:|---:|---:|---:|---:|".into());
     for (i, (_, _, (name, w))) in cases.iter().enumerate() {
         let cpu = Spread::of(&d[i][0]);
         let wps = Spread::of(&d[i][2]).med;
@@ -995,10 +1015,12 @@ fn concurrent_rows(o: &Opts, rows: &mut Vec<Row>, notes: &mut Vec<String>) {
         } else {
             ("–".into(), "–".into(), "–".into())
         };
+        let on_cpu = Spread::ratio(&d[i][0], &d[i][1]);
         notes.push(format!(
-            "| {name} | {} | {:.2} | {rate} | {pr} | {extra} |",
+            "| {name} | {} | {:.2} | {:.0} | {rate} | {pr} | {extra} |",
             cpu.show(1, ""),
-            cpu.med / alone
+            cpu.med / alone,
+            on_cpu.med * 100.0 * readers as f64,
         ));
     }
 }
