@@ -892,7 +892,7 @@ fn concurrent_rows(o: &Opts, rows: &mut Vec<Row>, notes: &mut Vec<String>) {
                 "{} (writer {:.2} M changes/s; reader on a CPU {:.0} % of wall)",
                 Spread::of(&x[i][0]).show(1, " ns/read"),
                 writes(i),
-                Spread::ratio(&x[i][0], &x[i][1]).med * 100.0 * readers as f64
+                Spread::ratio(&x[i][0], &x[i][1]).med * 100.0
             ),
             format!("{} alone", Spread::of(&x[0][0]).show(1, " ns/read")),
             Spread::ratio(&x[0][0], &x[i][0]),
@@ -1020,7 +1020,7 @@ fn concurrent_rows(o: &Opts, rows: &mut Vec<Row>, notes: &mut Vec<String>) {
             "| {name} | {} | {:.2} | {:.0} | {rate} | {pr} | {extra} |",
             cpu.show(1, ""),
             cpu.med / alone,
-            on_cpu.med * 100.0 * readers as f64,
+            on_cpu.med * 100.0,
         ));
     }
 }
