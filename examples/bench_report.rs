@@ -805,14 +805,41 @@ type Writer<'a> = (&'a str, Option<&'a (dyn Fn(&mut XorShift) + Sync)>);
 
 /// Runs each case once untimed, then `rounds` times alternating; returns
 /// per case the reader CPU ns per read, wall ns per read per reader, and
-/// writer changes per µs of wall time, one value per round.
+/// writer changes per µs of wall time, one value per round. With `pinned`
+/// (one reader, Linux), the reader runs on CPU 0 and the writer on CPU 1,
+/// so that when other work shares the CPUs the two still never share a
+/// core's private caches by taking turns on it.
 fn conc_cases<M: common::ConcurrentMap>(
     rounds: usize,
     cases: &[(&M, &[u64], Writer<'_>)],
     readers: usize,
     ops: u64,
+    pinned: bool,
 ) -> Vec<[Vec<f64>; 3]> {
-    let go = |(m, keys, (_, w)): &(&M, &[u64], Writer<'_>)| run_with(*m, keys, readers, *w, ops);
+    let pinned = pinned && readers == 1 && cpus::available();
+    let go = |(m, keys, (_, w)): &(&M, &[u64], Writer<'_>)| {
+        if !pinned {
+            return run_with(*m, keys, readers, *w, ops);
+        }
+        let wrapped = w.map(|w| {
+            move |rng: &mut XorShift| {
+                cpus::pin_once(1);
+                w(rng)
+            }
+        });
+        let saved = cpus::pin(0);
+        let r = run_with(
+            *m,
+            keys,
+            readers,
+            wrapped
+                .as_ref()
+                .map(|w| w as &(dyn Fn(&mut XorShift) + Sync)),
+            ops,
+        );
+        cpus::restore(saved);
+        r
+    };
     for c in cases {
         go(c);
     }
@@ -826,6 +853,71 @@ fn conc_cases<M: common::ConcurrentMap>(
         }
     }
     out
+}
+
+/// Thread CPU affinity (Linux; elsewhere nothing is pinned).
+#[cfg(target_os = "linux")]
+mod cpus {
+    use std::cell::Cell;
+
+    /// Whether CPUs 0 and 1 may both be used.
+    pub fn available() -> bool {
+        let set = get();
+        // SAFETY: `set` is a valid cpu_set_t.
+        unsafe { libc::CPU_ISSET(0, &set) && libc::CPU_ISSET(1, &set) }
+    }
+
+    fn get() -> libc::cpu_set_t {
+        // SAFETY: a zeroed cpu_set_t is valid; the call writes at most
+        // its size.
+        unsafe {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            libc::sched_getaffinity(0, size_of::<libc::cpu_set_t>(), &mut set);
+            set
+        }
+    }
+
+    /// Pins the calling thread to `cpu`; returns the mask it had.
+    pub fn pin(cpu: usize) -> libc::cpu_set_t {
+        let saved = get();
+        // SAFETY: as in `get`.
+        unsafe {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            libc::CPU_SET(cpu, &mut set);
+            libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set);
+        }
+        saved
+    }
+
+    pub fn restore(set: libc::cpu_set_t) {
+        // SAFETY: `set` came from `sched_getaffinity`.
+        unsafe { libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set) };
+    }
+
+    thread_local! {
+        static PINNED: Cell<bool> = const { Cell::new(false) };
+    }
+
+    /// Pins the calling thread to `cpu` the first time it calls this.
+    #[inline]
+    pub fn pin_once(cpu: usize) {
+        PINNED.with(|p| {
+            if !p.get() {
+                pin(cpu);
+                p.set(true);
+            }
+        });
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+mod cpus {
+    pub fn available() -> bool {
+        false
+    }
+    pub fn pin(_: usize) {}
+    pub fn restore(_: ()) {}
+    pub fn pin_once(_: usize) {}
 }
 
 fn concurrent_rows(o: &Opts, rows: &mut Vec<Row>, notes: &mut Vec<String>) {
@@ -852,7 +944,7 @@ fn concurrent_rows(o: &Opts, rows: &mut Vec<Row>, notes: &mut Vec<String>) {
         (&xa, &rand, ("erase + store", Some(&churn))),
         (&xa, &rand, ("overwrite", Some(&overwrite))),
     ];
-    let x = conc_cases(o.rounds, &main_cases, readers, ops);
+    let x = conc_cases(o.rounds, &main_cases, readers, ops, false);
     // The others with their erase + store writer (`run`).
     let other = |f: &dyn Fn() -> Run| {
         f();
@@ -955,7 +1047,14 @@ fn concurrent_rows(o: &Opts, rows: &mut Vec<Row>, notes: &mut Vec<String>) {
             black_box(rng.next_u64());
         }
     };
-    let cases: [(&Xa, &[u64], Writer<'_>); 8] = [
+    let cases: [(&Xa, &[u64], Writer<'_>); 11] = [
+        (&xa, &rand, ("1e6 random keys: none (reader alone)", None)),
+        (
+            &xa,
+            &rand,
+            ("1e6 random keys: overwrite in place", Some(&overwrite)),
+        ),
+        (&xa, &rand, ("1e6 random keys: erase + store", Some(&churn))),
         (&xa, lower, ("none (reader alone)", None)),
         (&xa, lower, ("spinning, no memory writes", Some(&spin))),
         (
@@ -984,15 +1083,19 @@ fn concurrent_rows(o: &Opts, rows: &mut Vec<Row>, notes: &mut Vec<String>) {
         ),
         (&xa, lower, ("erase + store: other nodes", Some(&es_far))),
     ];
-    let d = conc_cases(o.rounds, &cases, readers, ops);
-    let alone = Spread::of(&d[0][0]).med;
+    let d = conc_cases(o.rounds, &cases, readers, ops, true);
     notes.push(String::new());
     notes.push(format!(
-        "Readers with a writer: what the reader pays for ({readers} reader(s) \
-         reading 256 keys, slots 60..63 of 64 bottom nodes, at random; one writer; \
-         reader CPU time per read, median (min–max) of {} rounds; \"extra ns per \
-         change\" is the reader's extra CPU time per read divided by the writer's \
-         changes per read)",
+        "Readers with a writer: what the reader pays for ({readers} reader(s), one \
+         writer{}; first on random keys of the whole 1e6 tree, then reading 256 keys, \
+         slots 60..63 of 64 bottom nodes, at random; reader CPU time per read, \
+         median (min–max) of {} rounds; \"extra ns per change\" is the reader's \
+         extra CPU time per read divided by the writer's changes per read)",
+        if readers == 1 && cpus::available() {
+            ", reader pinned to CPU 0 and writer to CPU 1"
+        } else {
+            ", not pinned"
+        },
         o.rounds
     ));
     notes.push(String::new());
@@ -1002,6 +1105,7 @@ fn concurrent_rows(o: &Opts, rows: &mut Vec<Row>, notes: &mut Vec<String>) {
     );
     notes.push("|---|---:|---:|---:|---:|---:|---:|".into());
     for (i, (_, _, (name, w))) in cases.iter().enumerate() {
+        let alone = Spread::of(&d[if i < 3 { 0 } else { 3 }][0]).med;
         let cpu = Spread::of(&d[i][0]);
         let wps = Spread::of(&d[i][2]).med;
         // Changes per read: changes per µs ÷ reads per µs (all readers).
