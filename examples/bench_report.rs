@@ -1083,7 +1083,7 @@ fn concurrent_rows(o: &Opts, rows: &mut Vec<Row>, notes: &mut Vec<String>) {
         ),
         (&xa, lower, ("erase + store: other nodes", Some(&es_far))),
     ];
-    let d = conc_cases(o.rounds, &cases, readers, ops, true);
+    let d = conc_cases(o.rounds, &cases, readers, 4 * ops, true);
     notes.push(String::new());
     notes.push(format!(
         "Readers with a writer: what the reader pays for ({readers} reader(s), one \
