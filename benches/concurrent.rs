@@ -51,10 +51,7 @@ fn concurrent(c: &mut Criterion) {
     let keys = dense(N);
     let rand = shuffled(&keys);
     let mut g = c.benchmark_group(format!("concurrent/{readers}r1w/{N}"));
-    g.throughput(Throughput::Elements(readers as u64))
-        .sample_size(20)
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2));
+    g.throughput(Throughput::Elements(readers as u64));
     one::<Xa>(&mut g, &keys, &rand, readers);
     one::<Locked>(&mut g, &keys, &rand, readers);
     one::<SkipMap<u64, u64>>(&mut g, &keys, &rand, readers);
@@ -63,5 +60,14 @@ fn concurrent(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, concurrent);
+criterion_group! {
+    name = benches;
+    // Defaults only: `configure_from_args` (called by the macro) lets
+    // criterion's command-line flags override them.
+    config = Criterion::default()
+        .sample_size(20)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
+    targets = concurrent
+}
 criterion_main!(benches);

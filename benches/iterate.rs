@@ -31,10 +31,6 @@ fn iterate(c: &mut Criterion) {
             let (lo, hi) = (span / 2, span / 2 + span / 100);
             let in_range = keys.iter().filter(|&&k| (lo..hi).contains(&k)).count();
             let mut g = c.benchmark_group(format!("iterate/{kind}/{n}"));
-            g.sample_size(20)
-                .warm_up_time(Duration::from_millis(300))
-                .measurement_time(Duration::from_secs(2));
-
             g.throughput(Throughput::Elements(n as u64));
             {
                 let xa = Xa::build(&keys);
@@ -128,5 +124,14 @@ fn iterate(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, iterate);
+criterion_group! {
+    name = benches;
+    // Defaults only: `configure_from_args` (called by the macro) lets
+    // criterion's command-line flags override them.
+    config = Criterion::default()
+        .sample_size(20)
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(2));
+    targets = iterate
+}
 criterion_main!(benches);

@@ -9,6 +9,15 @@
 //! 0x9E3779B97F4A7C15). Values map each key to itself; xradix stores value
 //! entries. Lock-free structures pin one guard per timed batch (a reader
 //! pins once per batch). Times are per lookup.
+//!
+//! `load_many/dense/{n}`: the same random hits on xradix as a loop of
+//! `load` (`load_loop`), through `XArray::load_many` (`load_many`), and the
+//! floor, a flat `Vec<u64>` read in the same order (`flat_array`); n = 1e6,
+//! and 1e7 with `XRADIX_BENCH_LONG=1`.
+//!
+//! Defaults: 20 samples, 0.3 s warm-up, 1 s measurement per bench;
+//! criterion's `--sample-size`, `--warm-up-time` and `--measurement-time`
+//! override them.
 
 #![allow(missing_docs)] // criterion_main! makes an undocumented `pub fn main`
 #![allow(clippy::std_instead_of_core, clippy::std_instead_of_alloc)]
@@ -18,7 +27,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use common::{dense, misses, shuffled, sparse, Congee, Map, Scc, Xa};
+use common::{dense, flat_lookups, load_many_sum, misses, shuffled, sparse, Congee, Map, Scc, Xa};
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
 use crossbeam_skiplist::SkipMap;
 
@@ -60,10 +69,7 @@ fn lookup(c: &mut Criterion) {
                 ("miss_rand", &miss_rand),
             ];
             let mut g = c.benchmark_group(format!("lookup/{kind}/{n}"));
-            g.throughput(Throughput::Elements(1))
-                .sample_size(20)
-                .warm_up_time(Duration::from_millis(300))
-                .measurement_time(Duration::from_secs(1));
+            g.throughput(Throughput::Elements(1));
             // One structure alive at a time keeps the cache and memory
             // conditions equal.
             one(&mut g, &Xa::build(&keys), &sets);
@@ -76,5 +82,56 @@ fn lookup(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, lookup);
+/// Batched lookups against a loop of `load` and the flat-array floor.
+fn load_many(c: &mut Criterion) {
+    let mut ns = vec![1_000_000];
+    if sizes().contains(&10_000_000) {
+        ns.push(10_000_000);
+    }
+    for n in ns {
+        let keys = dense(n);
+        let rand = shuffled(&keys);
+        let mut g = c.benchmark_group(format!("load_many/dense/{n}"));
+        g.throughput(Throughput::Elements(1));
+        {
+            let xa = Xa::build(&keys);
+            let mut pos = 0;
+            g.bench_function("hit_rand/load_loop", |b| {
+                b.iter_custom(|iters| {
+                    let t = Instant::now();
+                    xa.lookups(&rand, &mut pos, iters);
+                    t.elapsed()
+                })
+            });
+            g.bench_function("hit_rand/load_many", |b| {
+                b.iter_custom(|iters| {
+                    let t = Instant::now();
+                    load_many_sum(&xa, &rand, &mut pos, iters);
+                    t.elapsed()
+                })
+            });
+        }
+        let flat = keys.clone();
+        let mut pos = 0;
+        g.bench_function("hit_rand/flat_array", |b| {
+            b.iter_custom(|iters| {
+                let t = Instant::now();
+                flat_lookups(&flat, &rand, &mut pos, iters);
+                t.elapsed()
+            })
+        });
+        g.finish();
+    }
+}
+
+criterion_group! {
+    name = benches;
+    // Defaults only: `configure_from_args` (called by the macro) lets
+    // criterion's command-line flags override them.
+    config = Criterion::default()
+        .sample_size(20)
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(1));
+    targets = lookup, load_many
+}
 criterion_main!(benches);

@@ -37,10 +37,7 @@ fn multi_order(c: &mut Criterion) {
     let pages = BTreeMap::<u64, u64>::build(&keys);
 
     let mut g = c.benchmark_group("multi_order/512000");
-    g.throughput(Throughput::Elements(1))
-        .sample_size(20)
-        .warm_up_time(Duration::from_millis(300))
-        .measurement_time(Duration::from_secs(2));
+    g.throughput(Throughput::Elements(1));
     for (order, ks) in [("seq", &keys), ("rand", &rand)] {
         let mut pos = 0;
         g.bench_function(format!("{order}/xradix_order9"), |b| {
@@ -80,5 +77,14 @@ fn multi_order(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, multi_order);
+criterion_group! {
+    name = benches;
+    // Defaults only: `configure_from_args` (called by the macro) lets
+    // criterion's command-line flags override them.
+    config = Criterion::default()
+        .sample_size(20)
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(2));
+    targets = multi_order
+}
 criterion_main!(benches);

@@ -8,6 +8,21 @@
 //! xradix uses the plain API (the lock taken per call) and, as
 //! `xradix/locked`, one `lock()` held for the batch. Times are per
 //! operation; building and dropping the structures is not timed.
+//!
+//! Bulk builds (in the fill groups): `xradix/try_extend` stores the keys
+//! with `XArray::try_extend` (ascending runs fill whole bottom nodes and
+//! link each once; other orders fall back to stores), `xradix/collect`
+//! collects them into a new `XArray<(), u32>` (`FromIterator`, the same
+//! path; u64 is not a `SmallValue`).
+//!
+//! `drop/dense_seq/1000000` and `clear/dense_seq/1000000`: the time to drop
+//! a tree of 1e6 dense value entries (built untimed with a store loop),
+//! and to `clear` one, per entry, against dropping a `BTreeMap` of the same
+//! keys. `cargo bench --bench memory` prints the bytes they give back.
+//!
+//! Defaults: 10 samples, 0.3 s warm-up, 2 s measurement per bench;
+//! criterion's `--sample-size`, `--warm-up-time` and `--measurement-time`
+//! override them.
 
 #![allow(missing_docs)] // criterion_main! makes an undocumented `pub fn main`
 #![allow(clippy::std_instead_of_core, clippy::std_instead_of_alloc)]
@@ -26,6 +41,7 @@ use crossbeam_skiplist::SkipMap;
 use xradix::{Entry, XArray};
 
 type XaItems = XArray<u64, u64>;
+type XaU32 = XArray<(), u32>;
 type G<'a> = BenchmarkGroup<'a, WallTime>;
 
 /// Times `op` over every key of `keys` on a structure made fresh (untimed)
@@ -55,10 +71,7 @@ fn each<S>(
 
 fn group<'a>(c: &'a mut Criterion, name: &str, n: usize) -> G<'a> {
     let mut g = c.benchmark_group(name);
-    g.throughput(Throughput::Elements(n as u64))
-        .sample_size(10)
-        .warm_up_time(Duration::from_millis(300))
-        .measurement_time(Duration::from_secs(2));
+    g.throughput(Throughput::Elements(n as u64));
     g
 }
 
@@ -81,6 +94,19 @@ fn fill(c: &mut Criterion) {
                 l.store(k, Entry::Value(k)).unwrap();
             }
         });
+        each(&mut g, "xradix/try_extend", keys, Xa::new, |xa, ks| {
+            xa.try_extend(ks.iter().map(|&k| (k, Entry::Value(k))))
+                .unwrap();
+        });
+        each(
+            &mut g,
+            "xradix/collect",
+            keys,
+            || None,
+            |xa: &mut Option<XaU32>, ks| {
+                *xa = Some(ks.iter().map(|&k| (k, Entry::Value(k as u32))).collect());
+            },
+        );
         each(
             &mut g,
             "BTreeMap",
@@ -306,5 +332,54 @@ fn modify(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, fill, modify);
+/// Times `release` (dropping or clearing) a structure built untimed by
+/// `make` for each iteration.
+fn release<S>(g: &mut G<'_>, name: &str, make: impl Fn() -> S, release: impl Fn(S)) {
+    g.bench_function(name, |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let s = make();
+                let t = Instant::now();
+                release(s);
+                total += t.elapsed();
+            }
+            total
+        })
+    });
+}
+
+fn give_back(c: &mut Criterion) {
+    let n = 1_000_000;
+    let keys = dense(n);
+    let mut g = group(c, "drop/dense_seq/1000000", n);
+    release(&mut g, "xradix", || Xa::build(&keys), drop);
+    release(
+        &mut g,
+        "BTreeMap",
+        || BTreeMap::<u64, u64>::build(&keys),
+        drop,
+    );
+    g.finish();
+    let mut g = group(c, "clear/dense_seq/1000000", n);
+    release(&mut g, "xradix", || Xa::build(&keys), |xa| xa.clear());
+    release(
+        &mut g,
+        "BTreeMap",
+        || BTreeMap::<u64, u64>::build(&keys),
+        |mut m| m.clear(),
+    );
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    // Defaults only: `configure_from_args` (called by the macro) lets
+    // criterion's command-line flags override them.
+    config = Criterion::default()
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(2));
+    targets = fill, modify, give_back
+}
 criterion_main!(benches);

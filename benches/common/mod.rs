@@ -349,18 +349,32 @@ pub fn thread_cpu() -> Duration {
 /// Runs `readers` threads of `iters` reads each (the first on this thread),
 /// with a writer churning random keys when `writer` is set.
 pub fn run<M: ConcurrentMap>(m: &M, keys: &[u64], readers: usize, writer: bool, iters: u64) -> Run {
-    let stop = AtomicBool::new(false);
-    let ready = Barrier::new(readers + usize::from(writer));
     let n = keys.len() as u64;
+    let churn = |rng: &mut XorShift| m.churn(rng.next_u64() % n);
+    run_with(m, keys, readers, writer.then_some(&churn), iters)
+}
+
+/// [`run`] with the writer's step given: `write` makes one change (the
+/// generator is the writer's own), and is called until the readers are done.
+pub fn run_with<M: ConcurrentMap>(
+    m: &M,
+    keys: &[u64],
+    readers: usize,
+    write: Option<&(dyn Fn(&mut XorShift) + Sync)>,
+    iters: u64,
+) -> Run {
+    let stop = AtomicBool::new(false);
+    let ready = Barrier::new(readers + usize::from(write.is_some()));
     thread::scope(|s| {
-        let w = writer.then(|| {
-            s.spawn(|| {
+        let w = write.map(|write| {
+            let (ready, stop) = (&ready, &stop);
+            s.spawn(move || {
                 let mut rng = XorShift::new(SEED ^ 0x5555);
                 let mut writes = 0u64;
                 ready.wait();
                 while !stop.load(Ordering::Relaxed) {
                     for _ in 0..16 {
-                        m.churn(rng.next_u64() % n);
+                        write(&mut rng);
                     }
                     writes += 16;
                 }
@@ -391,6 +405,34 @@ pub fn run<M: ConcurrentMap>(m: &M, keys: &[u64], readers: usize, writer: bool, 
         let writes = w.map_or(0, |h| h.join().unwrap());
         Run { wall, cpu, writes }
     })
+}
+
+/// `count` lookups of `keys` read cyclically from `*pos`, as
+/// [`Map::lookups`] does for xradix, but through `XArray::load_many` (one
+/// call per pass over the rest of `keys`, one guard for the whole batch).
+#[inline(never)]
+pub fn load_many_sum(xa: &Xa, keys: &[u64], pos: &mut usize, count: u64) -> u64 {
+    let g = pin();
+    let mut sum = 0u64;
+    let mut left = count as usize;
+    while left > 0 {
+        let n = left.min(keys.len() - *pos);
+        sum = xa
+            .load_many(keys[*pos..*pos + n].iter().copied(), &g)
+            .fold(sum, |a, e| {
+                a.wrapping_add(e.and_then(|e| e.value()).unwrap_or(0))
+            });
+        *pos = (*pos + n) % keys.len();
+        left -= n;
+    }
+    black_box(sum)
+}
+
+/// The floor of a point read: `count` reads of a flat array (`flat[k]`),
+/// with `keys` read cyclically from `*pos` in the same order as the lookups.
+#[inline(never)]
+pub fn flat_lookups(flat: &[u64], keys: &[u64], pos: &mut usize, count: u64) -> u64 {
+    cycle(keys, pos, count, |k| flat[k as usize])
 }
 
 // ---------------------------------------------------------------------------
