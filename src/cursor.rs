@@ -90,14 +90,18 @@ impl Root {
         // pin below (or in `replace`) raises an item's panic, the reference
         // is given back on the way out instead of leaking.
         let incoming = Incoming::<T, V>(word, PhantomData);
-        if order > 0 || word.is_null() {
-            // A multi-order store may displace subtrees and items, and may
-            // grow the tree before it does; an erase may retire nodes. Pin
-            // before the first store (see `Reclaimer::prepare`). An order-0
-            // store pins in `replace` only if it displaces an item, which it
-            // knows before any store (a slot that holds something needs no
-            // new nodes).
-            reclaim.prepare();
+        if order > 0 && !word.is_null() {
+            // A multi-order store that must grow the tree or make nodes
+            // first may then displace what growing moved (the old top, into
+            // slot 0): pin before the first store (see `Reclaimer::prepare`).
+            // Where its slots exist already, nothing is made, and `replace`
+            // decides from what they hold, as for an order-0 store or an
+            // erase (an erase makes no nodes, and a slot that holds
+            // something needs no new ones).
+            // SAFETY: the caller holds the lock.
+            if !unsafe { self.slots_exist(walk.index, order) } {
+                reclaim.prepare();
+            }
         }
         // SAFETY: the caller's contract.
         let target = unsafe { self.target(walk, order, !word.is_null()) };

@@ -150,6 +150,37 @@ impl Root {
         }
     }
 
+    /// Whether a store of `order` at `index` finds its slots without growing
+    /// the tree or making a node: what [`Root::target`] would do, read only.
+    ///
+    /// # Safety
+    /// The tree's lock is held.
+    pub(crate) unsafe fn slots_exist(&self, index: u64, order: u32) -> bool {
+        let level = order - order % CHUNK_SHIFT;
+        // Relaxed: under the lock we read our own stores.
+        let mut w = self.head.load(Ordering::Relaxed);
+        if !entry::is_node(w) {
+            return false;
+        }
+        // SAFETY: nodes in the tree stay allocated while we hold the lock.
+        let top = unsafe { &*entry::as_node(w) };
+        if top.shift() < level || index > node::max_index(top.shift()) {
+            return false;
+        }
+        loop {
+            // SAFETY: as above.
+            let node = unsafe { &*entry::as_node(w) };
+            if node.shift() <= level {
+                return true;
+            }
+            w = node.load(node::offset_of(index, node.shift()));
+            if !entry::is_node(w) {
+                // Nothing: a node to make. An entry: it is the target.
+                return !w.is_null();
+            }
+        }
+    }
+
     /// A new node at `shift`; in an allocating tree, every slot free.
     fn new_node(&self, shift: u32) -> *mut Node {
         let ptr = Node::alloc(shift);
@@ -262,9 +293,6 @@ impl Root {
             }
         }
         let range = node::bit_range(offset, span);
-        // Several slots, or a subtree: something may be retired. Pin before
-        // the first store (see `Reclaimer::prepare`).
-        reclaim.prepare();
 
         // Take stock of what the range holds, before touching it.
         let mut old = NULL;
@@ -297,6 +325,19 @@ impl Root {
                     old = w;
                 }
             }
+        }
+        // Something may be retired (an item or a subtree displaced, nodes
+        // an erase empties or lowers): pin before the first store (see
+        // `Reclaimer::prepare`).
+        let displaces = displaced[offset..offset + span].iter().any(|w| {
+            // SAFETY: every slot of the range was written just above.
+            let w = unsafe { w.assume_init() };
+            entry::is_item(w) || entry::is_node(w)
+        });
+        let left = node.count() - used;
+        let lowers = walk.depth() == 1 && left == 1 && offset != 0 && !node.load(0).is_null();
+        if displaces || (new.is_null() && (left == 0 || lowers)) {
+            reclaim.prepare();
         }
         let mut had = [false; MARKS];
         for (m, had) in had.iter_mut().enumerate() {
@@ -396,9 +437,16 @@ impl Root {
     ) -> Replaced {
         let bit = 1u64 << offset;
         let depth = walk.depth();
-        if entry::is_item(old) || new.is_null() {
-            // Something will be retired (the item, or emptied nodes): pin
-            // before the first store (see `Reclaimer::prepare`).
+        // Something may be retired: the item, or nodes an erase empties
+        // (this one, and up the path) or lowers (a top left with one slot).
+        // Pin before the first store (see `Reclaimer::prepare`); an erase
+        // of a value that leaves its node with others pins nothing.
+        let lowers = |left: usize| {
+            // The top left holding only slot 0 is lowered by `shrink`.
+            depth == 1 && left == 1 && offset != 0 && !node.load(0).is_null()
+        };
+        if entry::is_item(old) || (new.is_null() && (node.count() == 1 || lowers(node.count() - 1)))
+        {
             reclaim.prepare();
         }
         if new.is_null() {
