@@ -19,7 +19,7 @@
 
 use super::walk::lookup;
 use super::Root;
-use crate::entry::{self, Word, NULL, RETRY};
+use crate::entry::{self, Word, NULL, ZERO};
 use crate::node::{self, Node};
 use crate::sync::Ordering;
 
@@ -36,10 +36,11 @@ pub(crate) const BATCH: usize = 32;
 /// collector (or the lock) while the words in `out` are used.
 pub(crate) unsafe fn lookup_batch(root: &Root, indices: &[u64], out: &mut [Word]) {
     let n = indices.len().min(BATCH).min(out.len());
+    let (indices, out) = (&indices[..n], &mut out[..n]);
     // Acquire: pairs with the Release store that published the head.
     let head = root.head.load(Ordering::Acquire);
     if !entry::is_node(head) {
-        for (w, &index) in out.iter_mut().zip(&indices[..n]) {
+        for (w, &index) in out.iter_mut().zip(indices) {
             *w = if index == 0 { head } else { NULL };
         }
         return;
@@ -52,46 +53,55 @@ pub(crate) unsafe fn lookup_batch(root: &Root, indices: &[u64], out: &mut [Word]
     // a level is known without loading its header: the slot's cache line is
     // the only miss a level costs.
     let mut shift = top.shift();
-    // What each walk holds: a node to read next, or its final word.
-    let mut at = [head; BATCH];
-    let mut live = 0usize;
-    for i in 0..n {
-        if indices[i] > max {
-            at[i] = NULL;
-        } else {
-            live += 1;
+    // The walks still going down: where each one's answer goes, its
+    // index, and the node it reads next. Finished walks drop out, so a
+    // level touches only live ones.
+    let mut pos = [0u8; BATCH];
+    let mut idx = [0u64; BATCH];
+    let mut at = [core::ptr::null::<Node>(); BATCH];
+    let mut len = 0;
+    for (i, (&index, w)) in indices.iter().zip(out.iter_mut()).enumerate() {
+        *w = NULL;
+        if index <= max {
+            pos[len] = i as u8;
+            idx[len] = index;
+            at[len] = entry::as_node(head);
+            len += 1;
         }
     }
-    while live > 0 {
+    while len > 0 {
+        let len_now = len.min(BATCH);
         // Ask for every slot this level will read; none of these waits.
-        for i in 0..n {
-            if entry::is_node(at[i]) {
-                Node::prefetch_slot(entry::as_node(at[i]), node::offset_of(indices[i], shift));
-            }
+        for k in 0..len_now {
+            Node::prefetch_slot(at[k], node::offset_of(idx[k], shift));
         }
         // Read them: the lines are arriving together now.
-        live = 0;
-        for i in 0..n {
-            if !entry::is_node(at[i]) {
+        len = 0;
+        for k in 0..len_now {
+            // SAFETY: a node reached from the head under the guard.
+            let node = unsafe { &*at[k] };
+            debug_assert_eq!(node.shift(), shift);
+            let offset = node::offset_of(idx[k], shift);
+            let mut w = node.load(offset);
+            if entry::is_node(w) {
+                pos[len] = pos[k];
+                idx[len] = idx[k];
+                at[len] = entry::as_node(w);
+                len += 1;
                 continue;
             }
-            // SAFETY: a node reached from the head under the guard.
-            let node = unsafe { &*entry::as_node(at[i]) };
-            debug_assert_eq!(node.shift(), shift);
-            let offset = node::offset_of(indices[i], shift);
-            let w = match node.read_covering(offset, false) {
-                Some((_, w, _)) if w != RETRY => w,
-                // A node leaving the tree or a run being rewritten: this
-                // one walks again on its own.
-                // SAFETY: the caller's contract.
-                _ => unsafe { lookup(root, indices[i]) },
-            };
-            at[i] = w;
-            live += entry::is_node(w) as usize;
+            if entry::is_internal(w) && w != ZERO {
+                // A sibling, followed under the node's change count; a
+                // retry entry or a run being rewritten sends this one to
+                // walk again on its own.
+                w = match node.read_covering(offset, false) {
+                    Some((_, x, _)) if entry::is_leaf(x) => x,
+                    // SAFETY: the caller's contract.
+                    _ => unsafe { lookup(root, idx[k]) },
+                };
+            }
+            out[pos[k] as usize] = w;
         }
-        // A walk that went again from the head (`lookup`) ends on a leaf,
-        // so every node left is one level down.
         shift = shift.saturating_sub(node::CHUNK_SHIFT);
     }
-    out[..n].copy_from_slice(&at[..n]);
 }
