@@ -290,6 +290,20 @@ impl Node {
     fn read_covering_slow(&self, offset: usize, count_span: bool) -> Option<(usize, Word, usize)> {
         let s = self.read_begin()?;
         // Loaded again after the count: the first load came before it.
+        let found = self.covering_unchecked(offset, count_span)?;
+        self.read_valid(s).then_some(found)
+    }
+
+    /// The loads of [`Node::read_covering`], for a caller that has read the
+    /// change count already ([`Node::read_begin`]) and validates it after
+    /// ([`Node::read_valid`]): what covers slot `offset`, or `None` for a
+    /// sibling of something that is no entry.
+    #[inline]
+    pub(crate) fn covering_unchecked(
+        &self,
+        offset: usize,
+        count_span: bool,
+    ) -> Option<(usize, Word, usize)> {
         let w = self.load(offset);
         let (canonical, w) = match entry::as_sibling(w) {
             Some(c) => (c, self.load(c)),
@@ -306,8 +320,7 @@ impl Node {
                 end += 1;
             }
         }
-        self.read_valid(s)
-            .then_some((canonical, w, end - canonical))
+        Some((canonical, w, end - canonical))
     }
 
     /// Starts loading the cache line of slot `offset` of `node` without

@@ -181,7 +181,11 @@ unsafe fn lookup_with(
                 sync::spin_hint();
                 continue 'walk;
             };
-            let Some((canonical, covering, span)) = node.read_covering(offset, count_span) else {
+            // Inside the window opened just above, which `read_valid` below
+            // closes: one check of the count covers the entry, the run's
+            // length and `extra`.
+            let Some((canonical, covering, span)) = node.covering_unchecked(offset, count_span)
+            else {
                 sync::spin_hint();
                 continue 'walk;
             };
