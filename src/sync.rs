@@ -553,26 +553,27 @@ mod lock_impl {
             }
         }
 
-        /// Whether this thread holds the lock (a `Locked` handle of this
-        /// tree is alive on it): taking it again would wait for ever.
+        /// Takes the lock, or `None` if this thread already holds it (a
+        /// `Locked` handle of this tree is alive on it): waiting would be
+        /// for ever.
         #[inline]
-        pub(crate) fn held_by_current_thread(&self) -> bool {
+        pub(crate) fn lock(&self) -> Option<LockGuard<'_>> {
+            // One thread-local lookup serves the check and the record.
             let me = this_thread();
             // Relaxed: see `owner`.
-            me != 0 && self.owner.load(Ordering::Relaxed) == me
-        }
-
-        pub(crate) fn lock(&self) -> LockGuard<'_> {
+            if me != 0 && self.owner.load(Ordering::Relaxed) == me {
+                return None;
+            }
             let mutex = self
                 .mutex
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
             // Relaxed: see `owner`.
-            self.owner.store(this_thread(), Ordering::Relaxed);
-            LockGuard {
+            self.owner.store(me, Ordering::Relaxed);
+            Some(LockGuard {
                 owner: &self.owner,
                 _mutex: mutex,
-            }
+            })
         }
     }
 
@@ -598,18 +599,14 @@ mod lock_impl {
             Lock(loom::sync::Mutex::new(()))
         }
 
-        /// The models never lock twice on one thread.
-        #[inline]
-        pub(crate) fn held_by_current_thread(&self) -> bool {
-            false
-        }
-
-        pub(crate) fn lock(&self) -> LockGuard<'_> {
-            LockGuard(
+        /// Takes the lock; never `None`: the models never lock twice on one
+        /// thread.
+        pub(crate) fn lock(&self) -> Option<LockGuard<'_>> {
+            Some(LockGuard(
                 self.0
                     .lock()
                     .unwrap_or_else(|poisoned| poisoned.into_inner()),
-            )
+            ))
         }
     }
 }
@@ -629,15 +626,11 @@ mod lock_impl {
             Lock(AtomicBool::new(false))
         }
 
-        /// Unknown without `std`: there is no portable way to name the
-        /// current thread (or interrupt context) in `no_std`, so nothing is
-        /// recorded, and a thread that locks twice spins for ever.
+        /// Takes the lock; never `None`. Without `std` there is no portable
+        /// way to name the current thread (or interrupt context), so nothing
+        /// is recorded, and a thread that locks twice spins for ever.
         #[inline]
-        pub(crate) fn held_by_current_thread(&self) -> bool {
-            false
-        }
-
-        pub(crate) fn lock(&self) -> LockGuard<'_> {
+        pub(crate) fn lock(&self) -> Option<LockGuard<'_>> {
             loop {
                 // Acquire: the holder's writes before its Release unlock are
                 // visible to us once we own the lock.
@@ -646,7 +639,7 @@ mod lock_impl {
                     .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
                     .is_ok()
                 {
-                    return LockGuard(&self.0);
+                    return Some(LockGuard(&self.0));
                 }
                 // Spin on a plain load so that waiters do not bounce the
                 // cache line with failed read-modify-writes.

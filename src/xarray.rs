@@ -599,10 +599,9 @@ impl<T: Send + Sync + 'static, V: Value> XArray<T, V> {
     #[track_caller]
     #[inline]
     pub(crate) fn lock_for(&self, what: &str) -> Locked<'_, T, V> {
-        if self.root.writer.lock.held_by_current_thread() {
-            relock_panic(what);
-        }
-        let lock = self.root.writer.lock.lock();
+        let Some(lock) = self.root.writer.lock.lock() else {
+            relock_panic(what)
+        };
         Locked {
             xa: self,
             reclaim: Reclaimer::new(&self.collector, self.default_collector, &self.in_flight),
@@ -624,10 +623,9 @@ impl<T: Send + Sync + 'static, V: Value> XArray<T, V> {
     #[doc(hidden)]
     #[track_caller]
     pub fn check_invariants(&self) {
-        if self.root.writer.lock.held_by_current_thread() {
-            relock_panic("XArray::check_invariants");
-        }
-        let _lock = self.root.writer.lock.lock();
+        let Some(_lock) = self.root.writer.lock.lock() else {
+            relock_panic("XArray::check_invariants")
+        };
         // SAFETY: we hold the lock.
         if let Err(e) = unsafe { self.root.check() } {
             panic!("xradix invariant broken: {e}");
