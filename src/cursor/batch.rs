@@ -6,11 +6,12 @@
 //! node's address comes out of the previous node, so a walk of four levels
 //! waits for up to four cache misses one after another, and the core sits
 //! idle for most of the ~50 ns. Independent lookups have no such chain
-//! between them. So a batch of walks takes one level at a time: first it
-//! asks for the cache line of every slot the batch will read at this level
-//! (a prefetch, which does not wait), then it reads them, by which time
-//! the lines are arriving together. The misses of one level are paid once
-//! for the whole batch instead of once per lookup.
+//! between them. So a batch of walks takes one level at a time: as each
+//! walk finds the child it goes down to, it asks for the cache line of the
+//! slot it will read there (a prefetch, which does not wait) and lets the
+//! next walk go; when the batch comes back to it at the next level, the
+//! lines of the whole batch have been arriving together. The misses of
+//! one level are paid once for the whole batch instead of once per lookup.
 //!
 //! Each walk keeps the reader contract of [`lookup`](super::walk::lookup):
 //! a sibling is followed under the node's change count, and a walk that
@@ -69,13 +70,14 @@ pub(crate) unsafe fn lookup_batch(root: &Root, indices: &[u64], out: &mut [Word]
             len += 1;
         }
     }
+    // The top node is read by every batch and stays in the cache; below
+    // it, each walk asks for the slot it will read at the next level as
+    // soon as it knows the child, and reads it one pass later, after the
+    // other walks of the batch have asked for theirs: the misses of a
+    // level overlap, and a level costs one pass over the live walks.
     while len > 0 {
-        let len_now = len.min(BATCH);
-        // Ask for every slot this level will read; none of these waits.
-        for k in 0..len_now {
-            Node::prefetch_slot(at[k], node::offset_of(idx[k], shift));
-        }
-        // Read them: the lines are arriving together now.
+        let len_now = len;
+        let below = shift.saturating_sub(node::CHUNK_SHIFT);
         len = 0;
         for k in 0..len_now {
             // SAFETY: a node reached from the head under the guard.
@@ -84,9 +86,11 @@ pub(crate) unsafe fn lookup_batch(root: &Root, indices: &[u64], out: &mut [Word]
             let offset = node::offset_of(idx[k], shift);
             let mut w = node.load(offset);
             if entry::is_node(w) {
+                let child = entry::as_node(w);
+                Node::prefetch_slot(child, node::offset_of(idx[k], below));
                 pos[len] = pos[k];
                 idx[len] = idx[k];
-                at[len] = entry::as_node(w);
+                at[len] = child;
                 len += 1;
                 continue;
             }
@@ -102,6 +106,6 @@ pub(crate) unsafe fn lookup_batch(root: &Root, indices: &[u64], out: &mut [Word]
             }
             out[pos[k] as usize] = w;
         }
-        shift = shift.saturating_sub(node::CHUNK_SHIFT);
+        shift = below;
     }
 }
