@@ -61,51 +61,80 @@ pub(crate) unsafe fn lookup_batch(root: &Root, indices: &[u64], out: &mut [Word]
     let mut idx = [0u64; BATCH];
     let mut at = [core::ptr::null::<Node>(); BATCH];
     let mut len = 0;
+    // The top node is read by every batch and stays in the cache, so its
+    // level is read as the batch is set up. Below it, each walk asks for
+    // the slot it will read at the next level as soon as it knows the
+    // child, and reads it one pass later, after the other walks of the
+    // batch have asked for theirs: the misses of a level overlap, and a
+    // level costs one pass over the live walks.
+    let mut below = shift.saturating_sub(node::CHUNK_SHIFT);
     for (i, (&index, w)) in indices.iter().zip(out.iter_mut()).enumerate() {
         *w = NULL;
         if index <= max {
-            pos[len] = i as u8;
-            idx[len] = index;
-            at[len] = entry::as_node(head);
-            len += 1;
+            // SAFETY: the caller's contract.
+            match unsafe { read_level(root, top, index, shift, below) } {
+                Ok(child) => {
+                    pos[len] = i as u8;
+                    idx[len] = index;
+                    at[len] = child;
+                    len += 1;
+                }
+                Err(found) => *w = found,
+            }
         }
     }
-    // The top node is read by every batch and stays in the cache; below
-    // it, each walk asks for the slot it will read at the next level as
-    // soon as it knows the child, and reads it one pass later, after the
-    // other walks of the batch have asked for theirs: the misses of a
-    // level overlap, and a level costs one pass over the live walks.
     while len > 0 {
+        shift = below;
+        below = shift.saturating_sub(node::CHUNK_SHIFT);
         let len_now = len;
-        let below = shift.saturating_sub(node::CHUNK_SHIFT);
         len = 0;
         for k in 0..len_now {
-            // SAFETY: a node reached from the head under the guard.
-            let node = unsafe { &*at[k] };
-            debug_assert_eq!(node.shift(), shift);
-            let offset = node::offset_of(idx[k], shift);
-            let mut w = node.load(offset);
-            if entry::is_node(w) {
-                let child = entry::as_node(w);
-                Node::prefetch_slot(child, node::offset_of(idx[k], below));
-                pos[len] = pos[k];
-                idx[len] = idx[k];
-                at[len] = child;
-                len += 1;
-                continue;
+            // SAFETY: a node reached from the head under the guard, and the
+            // caller's contract.
+            match unsafe { read_level(root, &*at[k], idx[k], shift, below) } {
+                Ok(child) => {
+                    pos[len] = pos[k];
+                    idx[len] = idx[k];
+                    at[len] = child;
+                    len += 1;
+                }
+                Err(found) => out[pos[k] as usize] = found,
             }
-            if entry::is_internal(w) && w != ZERO {
-                // A sibling, followed under the node's change count; a
-                // retry entry or a run being rewritten sends this one to
-                // walk again on its own.
-                w = match node.read_covering(offset, false) {
-                    Some((_, x, _)) if entry::is_leaf(x) => x,
-                    // SAFETY: the caller's contract.
-                    _ => unsafe { lookup(root, idx[k]) },
-                };
-            }
-            out[pos[k] as usize] = w;
         }
-        shift = below;
     }
+}
+
+/// One walk's read at one level: the child node the walk goes down to
+/// (with the slot it will read there already asked for), or the word that
+/// covers `index`, its answer.
+///
+/// # Safety
+/// `node` was reached from the head under the caller's guard, as for
+/// [`lookup_batch`].
+#[inline(always)]
+unsafe fn read_level(
+    root: &Root,
+    node: &Node,
+    index: u64,
+    shift: u32,
+    below: u32,
+) -> Result<*const Node, Word> {
+    debug_assert_eq!(node.shift(), shift);
+    let offset = node::offset_of(index, shift);
+    let w = node.load(offset);
+    if entry::is_node(w) {
+        let child = entry::as_node(w);
+        Node::prefetch_slot(child, node::offset_of(index, below));
+        return Ok(child);
+    }
+    if entry::is_internal(w) && w != ZERO {
+        // A sibling, followed under the node's change count; a retry entry
+        // or a run being rewritten sends this one to walk again on its own.
+        return Err(match node.read_covering(offset, false) {
+            Some((_, x, _)) if entry::is_leaf(x) => x,
+            // SAFETY: the caller's contract.
+            _ => unsafe { lookup(root, index) },
+        });
+    }
+    Err(w)
 }
