@@ -30,7 +30,7 @@ export MIRIFLAGS="-Zmiri-tree-borrows -Zmiri-permissive-provenance -Zmiri-ignore
 # scans, tag_range): about 10 minutes on 2 cores. tests/api.rs and
 # tests/multi_order.rs also pass under miri but take half an hour more;
 # run them with MIRI_ALL=1.
-tests=(--test model --test stress --test cursor --test tag_range --test iter_rev --test no_std_pattern --test drop_panic)
+tests=(--test model --test stress --test cursor --test tag_range --test iter_rev --test no_std_pattern --test drop_panic --test load_many)
 if [ "${MIRI_ALL:-0}" = 1 ]; then
   tests+=(--test api --test multi_order)
 fi
