@@ -40,8 +40,9 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use common::{
-    dense, flat_lookups, flush_epoch, live_bytes, load_many_sum, marked_keys, measure, run,
-    run_with, shuffled, Congee, Counting, Locked, Map, Run, Scc, Xa, XorShift, SEED,
+    clustered, dense, flat_lookups, flush_epoch, live_bytes, load_many_sum, marked_keys, measure,
+    pointers, run, run_with, shuffled, sparse, Congee, Counting, Locked, Map, Run, Scc, Xa,
+    XorShift, SEED,
 };
 use crossbeam_skiplist::SkipMap;
 use xradix::{pin, Entry, Mark, XArray};
@@ -78,6 +79,10 @@ const SECTIONS: &[(&str, &str)] = &[
         "concurrent",
         "readers with a writer (erase + store, overwrite in place)",
     ),
+    (
+        "keys",
+        "memory and random loads per key shape (dense, uniform, pointers, clustered) vs BTreeMap and congee",
+    ),
 ];
 
 const HELP: &str = "\
@@ -92,10 +97,10 @@ OPTIONS:
     --svg PATH      also draw the table as a bar chart (SVG) at PATH
     --only LIST     run only these sections (comma-separated), of:
                     lookup, iterate, marks, load_many, bulk, memory, release,
-                    concurrent
+                    concurrent, keys
     --threads N     threads of the concurrent rows, one of them the writer
                     (default 2, or XRADIX_BENCH_THREADS)
-    --no-1e7        skip the 1e7-entry load_many rows (about 0.5 GB)
+    --no-1e7        skip the 1e7-entry rows of load_many and keys (about 0.5 GB)
     -h, --help      print this help
 
 A goal is met (\"yes\") only when the ratio clears it in every round;
@@ -724,6 +729,102 @@ fn memory_rows(rows: &mut Vec<Row>) {
     ));
 }
 
+/// Bytes per entry and random loads for each key shape of issue 14, beside
+/// `BTreeMap` and congee. Memory is what each structure holds once built
+/// (requested bytes, and what malloc reserved for them); loads are random
+/// hits in the ANCHORS order, the three alternating in each round.
+fn key_shape_rows(o: &Opts, rows: &mut Vec<Row>) {
+    let mut shapes: Vec<(&str, Vec<u64>)> = vec![
+        ("dense 0..1e6", dense(N)),
+        ("uniform 1e6 in 2^26", sparse(N)),
+        ("pointers: 1e6 multiples of 64 in 2^40", pointers(N)),
+        (
+            "clustered: 1e6 in runs of 4-8, starts in 2^26",
+            clustered(N, 26),
+        ),
+    ];
+    if o.big {
+        shapes.push(("dense 0..1e7", dense(10 * N)));
+    }
+    for (name, keys) in shapes {
+        eprintln!("key shape {name} ...");
+        let n = keys.len();
+        let rand = shuffled(&keys);
+        let per = |b: (isize, isize)| (b.0 as f64 / n as f64, b.1 as f64 / n as f64);
+        let (xm, xa) = measure(|| Xa::build(&keys));
+        let (bm, bt) = measure(|| BTreeMap::<u64, u64>::build(&keys));
+        let (cm, cg) = measure(|| Congee::build(&keys));
+        let (xm, bm, cm) = (per(xm), per(bm), per(cm));
+        rows.push(Row::new(
+            &format!("{name}: bytes per entry (requested; malloc'd), xradix ÷ congee"),
+            format!("{:.1} B ({:.1})", xm.0, xm.1),
+            format!("congee {:.1} B ({:.1}); BTreeMap {:.1} B", cm.0, cm.1, bm.0),
+            Spread::one(xm.0 / cm.0),
+            if name.starts_with("uniform") {
+                // Issue 14: within 1.5× congee's bytes.
+                Target::AtMost(1.5)
+            } else {
+                Target::None
+            },
+        ));
+        if name.starts_with("uniform") {
+            rows.push(Row::new(
+                &format!("{name}: bytes per entry (requested), xradix ÷ the goal of 40 B"),
+                format!("{:.1} B", xm.0),
+                "40 B".into(),
+                Spread::one(xm.0 / 40.0),
+                Target::AtMost(1.0),
+            ));
+        }
+        let ops = 400_000u64;
+        let mut p = [0usize; 3];
+        let [p0, p1, p2] = &mut p;
+        let t = alternate(
+            o.rounds,
+            ops,
+            &mut [
+                &mut || {
+                    let t = Instant::now();
+                    xa.lookups(&rand, p0, ops);
+                    t.elapsed()
+                },
+                &mut || {
+                    let t = Instant::now();
+                    cg.lookups(&rand, p1, ops);
+                    t.elapsed()
+                },
+                &mut || {
+                    let t = Instant::now();
+                    bt.lookups(&rand, p2, ops);
+                    t.elapsed()
+                },
+            ],
+        );
+        let x = Spread::of(&t[0]);
+        rows.push(Row::new(
+            &format!("{name}: random load vs congee"),
+            x.show(1, " ns"),
+            Spread::of(&t[1]).show(1, " ns"),
+            Spread::ratio(&t[1], &t[0]),
+            if name.starts_with("uniform") {
+                // Issue 14: at least 1.3× faster than congee.
+                Target::AtLeast(1.3)
+            } else {
+                Target::None
+            },
+        ));
+        rows.push(Row::new(
+            &format!("{name}: random load vs BTreeMap"),
+            x.show(1, " ns"),
+            Spread::of(&t[2]).show(1, " ns"),
+            Spread::ratio(&t[2], &t[0]),
+            Target::None,
+        ));
+        drop((xa, bt, cg));
+        flush_epoch();
+    }
+}
+
 fn release_rows(o: &Opts, rows: &mut Vec<Row>) {
     eprintln!("drop and clear, dense 1e6 ...");
     let keys = dense(N);
@@ -1160,6 +1261,9 @@ fn main() {
     }
     if on("concurrent") {
         concurrent_rows(&o, &mut rows, &mut notes);
+    }
+    if on("keys") {
+        key_shape_rows(&o, &mut rows);
     }
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let load_end: String = load.split(' ').take(3).collect::<Vec<_>>().join(" ");

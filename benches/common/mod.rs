@@ -73,6 +73,35 @@ pub fn sparse(n: usize) -> Vec<u64> {
     set.into_iter().collect()
 }
 
+/// `n` distinct keys spread like pointers: random multiples of 64 in
+/// `[0, 2^40)` (a hashed or pointer-derived key space), sorted.
+pub fn pointers(n: usize) -> Vec<u64> {
+    let mut rng = XorShift::new(SEED.rotate_left(23));
+    let mut set = BTreeSet::new();
+    while set.len() < n {
+        set.insert((rng.next_u64() >> (64 - 34)) << 6);
+    }
+    set.into_iter().collect()
+}
+
+/// `n` distinct keys in runs of 4 to 8 consecutive keys, each run at a
+/// random start in `[0, 2^bits)` (files written in short bursts), sorted.
+pub fn clustered(n: usize, bits: u32) -> Vec<u64> {
+    let mut rng = XorShift::new(SEED.rotate_left(41));
+    let mut set = BTreeSet::new();
+    while set.len() < n {
+        let start = rng.next_u64() >> (64 - bits);
+        let run = 4 + rng.next_u64() % 5;
+        for k in start..start + run {
+            if set.len() == n {
+                break;
+            }
+            set.insert(k);
+        }
+    }
+    set.into_iter().collect()
+}
+
 /// `n` keys of the same kind as `keys` (sorted) that are absent from it:
 /// `n..2n` for dense keys, other uniform keys for sparse ones. Sorted.
 pub fn misses(keys: &[u64], sparse_kind: bool) -> Vec<u64> {
