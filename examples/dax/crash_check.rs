@@ -386,30 +386,38 @@ impl CutState {
         let lines_per_block = BLOCK_SIZE as usize / CACHE_LINE;
         let sim = Arc::clone(&self.sim);
         let mut lost: Option<(u64, u64)> = None;
-        let mut unsynced_lost = false;
         let mut bad_lines: BTreeMap<u64, Vec<(usize, [u8; CACHE_LINE])>> = BTreeMap::new();
         let mut current: Option<u64> = None;
         let (seed, want) = (self.seed, &mut self.want);
         let (by_block, synced, durable_bad) = (&self.by_block, &self.synced, &self.durable_bad);
-        // Once the image is known to have lost fsynced data, only the
-        // unsynced lines still matter: the synced ones go undrawn (looked
-        // up once per block, not per line).
-        let condemned = Cell::new(false);
-        let last = Cell::new((u64::MAX, false));
-        let skip = |line: usize| {
-            if !condemned.get() {
-                return false;
-            }
-            let block = (line / lines_per_block) as u64;
+        // The synced page a block holds, if any (looked up once per block,
+        // not per line: pending lines come in ascending order).
+        let last = Cell::new((u64::MAX, None));
+        let synced_page = |block: u64| {
             if last.get().0 != block {
-                last.set((block, by_block.contains_key(&block)));
+                last.set((block, by_block.get(&block).copied()));
             }
             last.get().1
         };
+        // Each answer, once known, stops the draw of the blocks that could
+        // only give it again: after a loss of fsynced data the synced
+        // blocks, after a loss of unsynced data the others. A correct run
+        // never loses fsynced data, so every synced line is drawn in every
+        // image; the unsynced ones are most of what is pending, and the
+        // first one drawn usually answers for them (a dirty line keeps its
+        // store only if all 8 of its words do).
+        let condemned = Cell::new(false);
+        let unsynced_lost = Cell::new(false);
+        // The simulator skips by its 4 KiB pages: blocks.
+        const _: () = assert!(BLOCK_SIZE == PAGE_SIZE);
+        let skip = |block: usize| match synced_page(block as u64) {
+            Some(_) => condemned.get(),
+            None => unsynced_lost.get(),
+        };
         sim.crash_visit(&mut self.rng, skip, |line, bytes, lost_store| {
             let block = (line / lines_per_block) as u64;
-            match by_block.get(&block) {
-                Some(&page) => {
+            match synced_page(block) {
+                Some(page) => {
                     let version = synced[&page].version;
                     if current != Some(page) {
                         fill_page(seed, page, version, want);
@@ -423,11 +431,12 @@ impl CutState {
                         bad_lines.entry(page).or_default().push((line, *bytes));
                     }
                 }
-                None => unsynced_lost |= lost_store,
+                None => unsynced_lost.set(unsynced_lost.get() | lost_store),
             }
             // Both answers known: the rest of the draw changes neither.
-            !(lost.is_some() && unsynced_lost)
+            !(lost.is_some() && unsynced_lost.get())
         });
+        let unsynced_lost = unsynced_lost.get();
         // A page whose durable image is wrong, with no line pending to
         // cover it, reads wrong in every image.
         if lost.is_none() {
@@ -477,9 +486,8 @@ impl CutState {
     fn durable_page(&mut self, page: u64, synced: Synced) -> bool {
         fill_page(self.seed, page, synced.version, &mut self.want);
         self.sim
-            .read_durable(synced.block * BLOCK_SIZE, &mut self.page)
-            .is_ok()
-            && self.page == self.want
+            .durable_equals(synced.block * BLOCK_SIZE, &self.want)
+            .unwrap_or(false)
     }
 
     /// `page` no longer holds the content an fsync returned for.
