@@ -60,7 +60,7 @@ use core::time::Duration;
 use indicatif::ProgressBar;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
@@ -190,9 +190,9 @@ pub(crate) fn check(setup: Setup) -> Result<CrashReport, String> {
             next: 0,
             rng,
             unsynced: BTreeMap::new(),
-            synced: HashMap::new(),
-            by_block: HashMap::new(),
-            recheck: BTreeSet::new(),
+            synced: Dense::default(),
+            by_block: Dense::default(),
+            recheck: Queue::default(),
             durable_bad: BTreeSet::new(),
             flushed: Vec::new(),
             drained: Vec::new(),
@@ -332,10 +332,10 @@ struct CutState {
     unsynced: BTreeMap<u64, u32>,
     /// Pages whose content is durable by an fsync's word, by page; and the
     /// same by block.
-    synced: HashMap<u64, Synced>,
-    by_block: HashMap<u64, u64>,
+    synced: Dense<Synced>,
+    by_block: Dense<u64>,
     /// Synced pages whose durable image must be compared again.
-    recheck: BTreeSet<u64>,
+    recheck: Queue,
     /// Synced pages whose durable image differs from their content.
     durable_bad: BTreeSet<u64>,
     /// Blocks flushed since the last fence, and fenced since the last cut:
@@ -363,13 +363,13 @@ impl CutState {
         // The durable image changed only where a fence wrote.
         for blocks in core::mem::take(&mut self.drained) {
             for block in blocks {
-                if let Some(&page) = self.by_block.get(&block) {
+                if let Some(page) = self.by_block.get(block) {
                     self.recheck.insert(page);
                 }
             }
         }
-        for page in core::mem::take(&mut self.recheck) {
-            let Some(synced) = self.synced.get(&page).copied() else {
+        for page in self.recheck.take() {
+            let Some(synced) = self.synced.get(page) else {
                 continue;
             };
             if self.durable_page(page, synced) {
@@ -390,15 +390,7 @@ impl CutState {
         let mut current: Option<u64> = None;
         let (seed, want) = (self.seed, &mut self.want);
         let (by_block, synced, durable_bad) = (&self.by_block, &self.synced, &self.durable_bad);
-        // The synced page a block holds, if any (looked up once per block,
-        // not per line: pending lines come in ascending order).
-        let last = Cell::new((u64::MAX, None));
-        let synced_page = |block: u64| {
-            if last.get().0 != block {
-                last.set((block, by_block.get(&block).copied()));
-            }
-            last.get().1
-        };
+        let synced_page = |block: u64| by_block.get(block);
         // Each answer, once known, stops the draw of the blocks that could
         // only give it again: after a loss of fsynced data the synced
         // blocks, after a loss of unsynced data the others. A correct run
@@ -418,7 +410,7 @@ impl CutState {
             let block = (line / lines_per_block) as u64;
             match synced_page(block) {
                 Some(page) => {
-                    let version = synced[&page].version;
+                    let version = synced.get(page).map_or(0, |s| s.version);
                     if current != Some(page) {
                         fill_page(seed, page, version, want);
                         current = Some(page);
@@ -444,13 +436,15 @@ impl CutState {
                 .durable_bad
                 .iter()
                 .find(|page| !bad_lines.contains_key(page))
-                .map(|&page| (page, self.synced[&page].block));
+                .map(|&page| (page, self.synced.get(page).map_or(0, |s| s.block)));
         }
         for (page, lines) in bad_lines {
             if lost.is_some() {
                 break;
             }
-            let synced = self.synced[&page];
+            let Some(synced) = self.synced.get(page) else {
+                continue;
+            };
             let at = (synced.block * BLOCK_SIZE) as usize;
             if self.sim.read_durable(at as u64, &mut self.page).is_err() {
                 lost = Some((page, synced.block));
@@ -492,12 +486,12 @@ impl CutState {
 
     /// `page` no longer holds the content an fsync returned for.
     fn forget(&mut self, page: u64) {
-        if let Some(synced) = self.synced.remove(&page) {
-            if self.by_block.get(&synced.block) == Some(&page) {
-                self.by_block.remove(&synced.block);
+        if let Some(synced) = self.synced.remove(page) {
+            if self.by_block.get(synced.block) == Some(page) {
+                self.by_block.remove(synced.block);
             }
             self.durable_bad.remove(&page);
-            self.recheck.remove(&page);
+            self.recheck.remove(page);
         }
     }
 
@@ -508,7 +502,7 @@ impl CutState {
                 if old != page {
                     // The block moved to another page: the old one's claim
                     // went with its punch, which forgot it already.
-                    self.synced.remove(&old);
+                    self.synced.remove(old);
                 }
             }
             self.synced.insert(page, Synced { version, block });
@@ -551,5 +545,74 @@ impl Observer for Cuts {
             state.forget(page);
             state.unsynced.remove(&page);
         }
+    }
+}
+
+/// A map from page or block numbers to values, kept as a vector: the
+/// numbers are dense (below the device's page count), and the replay looks
+/// them up at every store, fsync and cut, where a hash map cost more than
+/// the lookups it stood for.
+struct Dense<T>(Vec<Option<T>>);
+
+impl<T> Default for Dense<T> {
+    fn default() -> Dense<T> {
+        Dense(Vec::new())
+    }
+}
+
+impl<T: Copy> Dense<T> {
+    fn get(&self, key: u64) -> Option<T> {
+        usize::try_from(key)
+            .ok()
+            .and_then(|k| self.0.get(k))
+            .copied()
+            .flatten()
+    }
+
+    fn insert(&mut self, key: u64, value: T) -> Option<T> {
+        let k = usize::try_from(key).unwrap_or(usize::MAX);
+        if k >= self.0.len() {
+            self.0.resize_with(k + 1, || None);
+        }
+        self.0[k].replace(value)
+    }
+
+    fn remove(&mut self, key: u64) -> Option<T> {
+        let k = usize::try_from(key).ok()?;
+        self.0.get_mut(k).and_then(Option::take)
+    }
+}
+
+/// Pages queued for a comparison, each once: a flag per page and the list
+/// of pages queued (a removed page keeps its list entry, skipped when the
+/// queue is taken).
+#[derive(Default)]
+struct Queue {
+    queued: Vec<bool>,
+    list: Vec<u64>,
+}
+
+impl Queue {
+    fn insert(&mut self, page: u64) {
+        let p = usize::try_from(page).unwrap_or(usize::MAX);
+        if p >= self.queued.len() {
+            self.queued.resize(p + 1, false);
+        }
+        if !core::mem::replace(&mut self.queued[p], true) {
+            self.list.push(page);
+        }
+    }
+
+    fn remove(&mut self, page: u64) {
+        if let Some(queued) = self.queued.get_mut(page as usize) {
+            *queued = false;
+        }
+    }
+
+    /// The pages queued, in the order they were; the queue is empty after.
+    fn take(&mut self) -> Vec<u64> {
+        let mut list = core::mem::take(&mut self.list);
+        list.retain(|&page| core::mem::replace(&mut self.queued[page as usize], false));
+        list
     }
 }
