@@ -239,6 +239,40 @@ impl SimulatedPmem {
         }
     }
 
+    /// The fence ([`Persist::drain`]), returning the 4 KiB pages (groups)
+    /// it wrote back, ascending by first flush: the only places where the
+    /// durable image can have changed. The command's crash check compares
+    /// again just the synced pages among them.
+    pub(crate) fn drain_groups(&self) -> Vec<usize> {
+        let mut state = self.lock();
+        let State {
+            dirty,
+            flushed,
+            busy,
+            saved,
+            flushed_groups,
+            stats,
+            ..
+        } = &mut *state;
+        let groups = core::mem::take(flushed_groups);
+        for &g in &groups {
+            let drained = core::mem::take(&mut flushed.0[g]);
+            if dirty.0[g] == 0 {
+                // Every snapshot is what loads see: durable as it reads.
+                saved.remove(g);
+                busy.0[g / GROUP_LINES] &= !(1 << (g % GROUP_LINES));
+            } else if let Some(group) = saved.get_mut(g) {
+                // Lines stored to again since their flush: the snapshot
+                // becomes durable, and they stay pending.
+                let again = drained & dirty.0[g];
+                copy_lines(&mut group.durable, &group.snapshot, again);
+                group.stored_again &= !drained;
+            }
+        }
+        stats.drains += 1;
+        groups
+    }
+
     /// Reads the durable image: what a crash now leaves of every line with
     /// nothing pending.
     pub(crate) fn read_durable(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
@@ -647,12 +681,12 @@ impl Persist for SimulatedPmem {
             stats,
             ..
         } = &mut *state;
-        // Before the store: lines that were durable as they read keep
-        // their durable content, flushed lines what their flush took.
         for (g, lines) in groups_of(lines_of(&range)) {
             if lines == 0 {
                 continue;
             }
+            // Before the store: lines that were durable as they read keep
+            // their durable content, flushed lines what their flush took.
             let pending = dirty.0[g] | flushed.0[g];
             let newly = lines & !pending;
             let current = &visible[State::group_bytes(self.len, g)];
@@ -710,31 +744,7 @@ impl Persist for SimulatedPmem {
     }
 
     fn drain(&self) -> io::Result<()> {
-        let mut state = self.lock();
-        let State {
-            dirty,
-            flushed,
-            busy,
-            saved,
-            flushed_groups,
-            stats,
-            ..
-        } = &mut *state;
-        for g in core::mem::take(flushed_groups) {
-            let drained = core::mem::take(&mut flushed.0[g]);
-            if dirty.0[g] == 0 {
-                // Every snapshot is what loads see: durable as it reads.
-                saved.remove(g);
-                busy.0[g / GROUP_LINES] &= !(1 << (g % GROUP_LINES));
-            } else if let Some(group) = saved.get_mut(g) {
-                // Lines stored to again since their flush: the snapshot
-                // becomes durable, and they stay pending.
-                let again = drained & dirty.0[g];
-                copy_lines(&mut group.durable, &group.snapshot, again);
-                group.stored_again &= !drained;
-            }
-        }
-        stats.drains += 1;
+        self.drain_groups();
         Ok(())
     }
 
