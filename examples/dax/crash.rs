@@ -566,6 +566,14 @@ impl State {
             // the current value. Without a store since the flush the
             // current value is the snapshot.
             let choices = 1 + usize::from(snapshot.is_some()) + usize::from(dirty);
+            // A word whose candidates are all one value has nothing to
+            // draw (a line zeroed over zeros, the words a store left as
+            // they were): no random number is spent on it, which leaves
+            // the odds of every other word as they were.
+            let same = |candidate: &[u8]| candidate[bytes.clone()] == out[bytes.clone()];
+            if same(current) && snapshot.is_none_or(same) {
+                continue;
+            }
             match (rng.random_range(0..choices), snapshot) {
                 (0, _) => {}
                 (1, Some(snapshot)) => out[bytes.clone()].copy_from_slice(&snapshot[bytes]),
@@ -682,7 +690,15 @@ impl Persist for SimulatedPmem {
             ..
         } = &mut *state;
         for (g, lines) in groups_of(lines_of(&range)) {
-            if lines == 0 {
+            let group_bytes = State::group_bytes(self.len, g);
+            let part = range.start.max(group_bytes.start)..range.end.min(group_bytes.end);
+            let new = &data[part.start - range.start..part.end - range.start];
+            // A store that leaves a group's bytes as they were changes none
+            // of the values a crash could leave there, so the group stays
+            // as it was: zeroing a block that reads as zeros (every fault
+            // on a fresh block) costs a comparison, and leaves no lines
+            // pending that every later crash image would have to draw.
+            if lines == 0 || visible[part.clone()] == *new {
                 continue;
             }
             // Before the store: lines that were durable as they read keep
@@ -697,8 +713,8 @@ impl Persist for SimulatedPmem {
             group.stored_again |= restore;
             dirty.0[g] |= lines;
             busy.0[g / GROUP_LINES] |= 1 << (g % GROUP_LINES);
+            visible[part].copy_from_slice(new);
         }
-        visible[range].copy_from_slice(data);
         stats.writes += 1;
         stats.bytes_written += data.len() as u64;
         Ok(())
