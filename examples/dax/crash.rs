@@ -818,6 +818,18 @@ pub(crate) mod checks {
         ),
         ("crash_bad_ranges_are_errors", crash_bad_ranges_are_errors),
         ("crash_stats_count_lines", crash_stats_count_lines),
+        (
+            "crash_matches_a_model_of_whole_images",
+            crash_matches_a_model_of_whole_images,
+        ),
+        (
+            "crash_same_bytes_store_leaves_nothing_pending",
+            crash_same_bytes_store_leaves_nothing_pending,
+        ),
+        (
+            "crash_drain_groups_are_what_it_wrote_back",
+            crash_drain_groups_are_what_it_wrote_back,
+        ),
     ];
 
     /// Crash images drawn per check: enough that a line of 8 words is all
@@ -1172,6 +1184,203 @@ pub(crate) mod checks {
             failed_flushes: 0,
         };
         ensure!(stats == want, "{stats:?}, want {want:?}");
+        Ok(())
+    }
+
+    /// The simulator as it was first written, with three whole images
+    /// (visible, durable, flushed snapshots) and a dirty and a flushed flag
+    /// per line: what the group-at-a-time simulator must match.
+    struct Model {
+        visible: Vec<u8>,
+        durable: Vec<u8>,
+        snapshots: Vec<u8>,
+        dirty: Vec<bool>,
+        flushed: Vec<bool>,
+    }
+
+    impl Model {
+        fn new(len: usize) -> Model {
+            Model {
+                visible: vec![0; len],
+                durable: vec![0; len],
+                snapshots: vec![0; len],
+                dirty: vec![false; len / CACHE_LINE],
+                flushed: vec![false; len / CACHE_LINE],
+            }
+        }
+
+        fn write(&mut self, at: usize, data: &[u8]) {
+            self.visible[at..at + data.len()].copy_from_slice(data);
+            for line in lines_of(&(at..at + data.len())) {
+                self.dirty[line] = true;
+            }
+        }
+
+        fn flush(&mut self, at: usize, len: usize) {
+            for line in lines_of(&(at..at + len)) {
+                if core::mem::take(&mut self.dirty[line]) {
+                    let bytes = line * CACHE_LINE..(line + 1) * CACHE_LINE;
+                    self.snapshots[bytes.clone()].copy_from_slice(&self.visible[bytes]);
+                    self.flushed[line] = true;
+                }
+            }
+        }
+
+        fn drain(&mut self) {
+            for line in 0..self.flushed.len() {
+                if core::mem::take(&mut self.flushed[line]) {
+                    let bytes = line * CACHE_LINE..(line + 1) * CACHE_LINE;
+                    self.durable[bytes.clone()].copy_from_slice(&self.snapshots[bytes]);
+                }
+            }
+        }
+
+        /// The values a crash may leave in the aligned word at `at`.
+        fn candidates(&self, at: usize) -> Vec<&[u8]> {
+            let line = at / CACHE_LINE;
+            let word = at..at + ATOMIC_WORD;
+            let mut all = vec![&self.durable[word.clone()]];
+            if self.flushed[line] {
+                all.push(&self.snapshots[word.clone()]);
+            }
+            if self.dirty[line] {
+                all.push(&self.visible[word]);
+            }
+            all
+        }
+    }
+
+    /// Random stores (of new bytes, of the bytes already there, across
+    /// groups, unaligned), flushes, drains and failed flushes on a device
+    /// whose last group is short: after each, the durable image, reads of
+    /// it, `durable_equals`, `is_persistent` and every word of a crash
+    /// image agree with [`Model`].
+    pub(crate) fn crash_matches_a_model_of_whole_images() -> Result<(), String> {
+        const LEN: usize = 3 * GROUP_BYTES + 10 * CACHE_LINE;
+        let pmem = sim(LEN, CacheModel::Adr)?;
+        let mut model = Model::new(LEN);
+        let mut rng = StdRng::seed_from_u64(8);
+        for step in 0..3000u32 {
+            let len = match rng.random_range(0..4) {
+                0 => rng.random_range(0..16),
+                1 => rng.random_range(1..200),
+                2 => GROUP_BYTES,
+                _ => rng.random_range(1..2 * GROUP_BYTES),
+            };
+            let at = rng.random_range(0..=LEN - len);
+            match rng.random_range(0..11) {
+                0..=3 => {
+                    let data = fill(len, step as u8);
+                    pmem.write(at as u64, &data).map_err(|e| e.to_string())?;
+                    model.write(at, &data);
+                }
+                4 | 10 => {
+                    // The bytes already there (changes no candidate), or
+                    // the durable ones back (the current value becomes the
+                    // durable one, a flushed snapshot stays apart).
+                    let data = match step % 2 {
+                        0 => model.visible[at..at + len].to_vec(),
+                        _ => model.durable[at..at + len].to_vec(),
+                    };
+                    pmem.write(at as u64, &data).map_err(|e| e.to_string())?;
+                    model.write(at, &data);
+                }
+                5..=7 => {
+                    pmem.flush(at as u64, len as u64)
+                        .map_err(|e| e.to_string())?;
+                    model.flush(at, len);
+                }
+                8 => {
+                    pmem.drain().map_err(|e| e.to_string())?;
+                    model.drain();
+                }
+                _ => {
+                    pmem.fail_next_flushes(1);
+                    ensure!(pmem.flush(at as u64, len as u64).is_err(), "step {step}");
+                }
+            }
+            ensure!(
+                pmem.durable_image() == model.durable,
+                "step {step}: durable images differ"
+            );
+            let mut read = vec![0; len];
+            pmem.read_durable(at as u64, &mut read)
+                .map_err(|e| e.to_string())?;
+            ensure!(
+                read == model.durable[at..at + len],
+                "step {step}: read_durable({at}, {len})"
+            );
+            let same = pmem
+                .durable_equals(at as u64, &model.durable[at..at + len])
+                .map_err(|e| e.to_string())?;
+            ensure!(same, "step {step}: durable_equals({at}, {len})");
+            let persistent = pmem
+                .is_persistent(at as u64, len)
+                .map_err(|e| e.to_string())?;
+            let want = (at..at + len).all(|byte| {
+                let word = byte / ATOMIC_WORD * ATOMIC_WORD;
+                model
+                    .candidates(word)
+                    .iter()
+                    .all(|c| c[byte - word] == model.visible[byte])
+            });
+            ensure!(
+                persistent == want,
+                "step {step}: is_persistent({at}, {len}) = {persistent}"
+            );
+            if step % 50 == 0 {
+                let image = pmem.crash(&mut rng);
+                for word in (0..LEN).step_by(ATOMIC_WORD) {
+                    let got = &image[word..word + ATOMIC_WORD];
+                    ensure!(
+                        model.candidates(word).contains(&got),
+                        "step {step}: crash word at {word} is {got:?}"
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Storing the bytes already there leaves nothing unpersisted; storing
+    /// others does.
+    pub(crate) fn crash_same_bytes_store_leaves_nothing_pending() -> Result<(), String> {
+        let pmem = sim(2 * GROUP_BYTES, CacheModel::Adr)?;
+        pmem.write(0, &[0; GROUP_BYTES])
+            .map_err(|e| e.to_string())?;
+        ensure!(pmem.unpersisted_lines() == 0, "zeros over zeros pending");
+        let data = fill(300, 4);
+        pmem.write(100, &data).map_err(|e| e.to_string())?;
+        let pending = pmem.unpersisted_lines();
+        ensure!(pending == 6, "{pending} lines pending, want 6");
+        pmem.flush(0, 8192).map_err(|e| e.to_string())?;
+        pmem.drain().map_err(|e| e.to_string())?;
+        pmem.write(100, &data).map_err(|e| e.to_string())?;
+        ensure!(
+            pmem.unpersisted_lines() == 0,
+            "a durable page stored again with its own bytes is pending"
+        );
+        Ok(())
+    }
+
+    /// `drain_groups` names the 4 KiB groups whose lines it wrote back:
+    /// not those only flushed clean, nor those stored to and not flushed.
+    pub(crate) fn crash_drain_groups_are_what_it_wrote_back() -> Result<(), String> {
+        let pmem = sim(4 * GROUP_BYTES, CacheModel::Adr)?;
+        let data = fill(64, 5);
+        for group in [1u64, 3] {
+            pmem.write(group * GROUP_BYTES as u64 + 640, &data)
+                .map_err(|e| e.to_string())?;
+        }
+        // Groups 0..=2 flushed: 0 and 2 have nothing dirty, 3 is not flushed.
+        pmem.flush(0, 3 * GROUP_BYTES as u64)
+            .map_err(|e| e.to_string())?;
+        let groups = pmem.drain_groups();
+        ensure!(
+            groups == [1],
+            "drain wrote back groups {groups:?}, want [1]"
+        );
+        ensure!(pmem.drain_groups().is_empty(), "a second drain wrote back");
         Ok(())
     }
 }
