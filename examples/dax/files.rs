@@ -5,9 +5,11 @@
 //!   (`/dev/shm/xradix-dax-<pid>.pmem`) and created with `O_EXCL`: two runs
 //!   at once get two files.
 //! * **Never litter.** The default file is removed when the run ends, and
-//!   on Ctrl-C, SIGTERM or SIGHUP too: the handler ([`on_interrupt`])
-//!   removes it, says `interrupted` and exits with 130. A file named with
-//!   `--file` stays.
+//!   when the run is cut short: by Ctrl-C, SIGTERM or SIGHUP (the
+//!   handler, [`on_interrupt`], says `interrupted` and exits with 130) or
+//!   by its output being closed (`| head`: exit 141, as SIGPIPE would). A `--file` stays when the run ends; cut short, one
+//!   this run created is removed (it holds only part of a run), one that
+//!   existed before is kept, and the message says so.
 //! * **Never clobber.** Every file the command writes starts with its
 //!   [`MAGIC`] header (block 0 of the device, which holds no file data). A
 //!   non-empty `--file` without it is someone else's data: the command
@@ -15,7 +17,7 @@
 //!   `--size` grows or shrinks is reported as such.
 
 use crate::persist::Persist;
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 
@@ -66,48 +68,68 @@ pub(crate) fn write_header(pmem: &dyn Persist) -> io::Result<()> {
     pmem.drain()
 }
 
-/// The file to remove if the run is interrupted.
-static REMOVE_ON_INTERRUPT: Mutex<Option<PathBuf>> = Mutex::new(None);
-
-/// Sets (or, with `None`, clears) the file the interrupt handler removes.
-pub(crate) fn remove_on_interrupt(path: Option<PathBuf>) {
-    *REMOVE_ON_INTERRUPT
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner) = path;
+/// What happens to the run's file if the run is cut short.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum IfCut {
+    /// Removed: the default file, or a `--file` this run created.
+    Remove(PathBuf),
+    /// Kept: a `--file` that existed before the run (it may now hold part
+    /// of one).
+    Keep(PathBuf),
 }
 
-/// Removes `path` now, unless an interrupt is removing it: a file is
-/// removed once, by whoever takes it from the handler's slot first.
-pub(crate) fn remove_now(path: &Path) {
-    let mut slot = REMOVE_ON_INTERRUPT
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner);
-    if slot.as_deref() == Some(path) {
+/// The run's file and its fate if the run is cut short; taken once.
+static IF_CUT: Mutex<Option<IfCut>> = Mutex::new(None);
+
+fn if_cut_slot() -> std::sync::MutexGuard<'static, Option<IfCut>> {
+    IF_CUT.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Sets what happens to the run's file if an interrupt cuts the run
+/// short.
+pub(crate) fn if_cut(fate: IfCut) {
+    *if_cut_slot() = Some(fate);
+}
+
+/// The run is over with `fate` (set by [`if_cut`]): no interrupt will act
+/// on it any more, and its file is removed if `remove`. Both under the
+/// slot's lock, so an interrupt arriving meanwhile waits, then finds
+/// nothing left to do. (Another `fate` in the slot, which only tests
+/// running at once in one process can leave there, stays.)
+pub(crate) fn finish(fate: &IfCut, remove: bool) {
+    let mut slot = if_cut_slot();
+    if slot.as_ref() == Some(fate) {
         *slot = None;
     }
-    let _ = std::fs::remove_file(path);
+    if let (true, IfCut::Remove(path)) = (remove, fate) {
+        let _ = std::fs::remove_file(path);
+    }
 }
 
-/// Installs the handler for Ctrl-C, SIGTERM and SIGHUP: remove the
-/// registered file, say `interrupted`, exit with 130 (128 + SIGINT, what a
-/// shell reports for a Ctrl-C).
+/// An interrupt cut the run short: does what the slot says with the run's
+/// file (at most once), and returns what to add to the message about it.
+fn cut_short() -> String {
+    match if_cut_slot().take() {
+        Some(IfCut::Remove(path)) => match std::fs::remove_file(&path) {
+            Ok(()) => format!("; removed {}", path.display()),
+            Err(_) => String::new(),
+        },
+        Some(IfCut::Keep(path)) => format!(
+            "; kept {}, which existed before this run (it may now hold part of one)",
+            path.display()
+        ),
+        None => String::new(),
+    }
+}
+
+/// Installs the handler for Ctrl-C, SIGTERM and SIGHUP: the run is cut
+/// short ([`cut_short`]), says `interrupted` and exits with 130 (128 +
+/// SIGINT, what a shell reports for a Ctrl-C).
 pub(crate) fn on_interrupt() -> Result<(), String> {
     ctrlc::set_handler(|| {
-        let path = REMOVE_ON_INTERRUPT
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        match path {
-            Some(path) => {
-                let removed = std::fs::remove_file(&path).is_ok();
-                if removed {
-                    eprintln!("\ndax: interrupted; removed {}", path.display());
-                } else {
-                    eprintln!("\ndax: interrupted");
-                }
-            }
-            None => eprintln!("\ndax: interrupted"),
-        }
+        let note = cut_short();
+        // Nothing to do if stderr is closed too: exit all the same.
+        let _ = writeln!(io::stderr(), "\ndax: interrupted{note}");
         std::process::exit(130);
     })
     .map_err(|e| format!("cannot install the interrupt handler: {e}"))
