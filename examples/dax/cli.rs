@@ -37,7 +37,9 @@ const AFTER_HELP: &str = "\
 The file:
   Without --file, a new file named for this process (/dev/shm/xradix-dax-<pid>.pmem,
   or in the temp dir) is created, and removed at the end, on Ctrl-C, SIGTERM or
-  SIGHUP, and when the output is closed (| head).
+  SIGHUP, and when the output is closed (| head). Such a file left by a run that
+  was killed (SIGKILL) is removed by the next run, and said so, if its process is
+  gone, it starts with this command's header and no run holds its lock.
   With --file PATH, PATH is created if missing and kept at the end. If the run is
   cut short (Ctrl-C, SIGTERM, SIGHUP, output closed), a PATH this run created is
   removed (it would hold only part of a run); a PATH that existed is kept, and
@@ -280,8 +282,24 @@ pub(crate) enum Verdict {
 /// file, run, verify, crash-check.
 pub(crate) fn run(args: &Args, out: &mut dyn Write) -> Result<Verdict, Failure> {
     let explicit = args.file.is_some();
-    let path = args.file.clone().unwrap_or_else(pmem::default_path);
+    let default = pmem::default_path();
+    let path = args.file.clone().unwrap_or_else(|| default.clone());
     let mut notes = Vec::new();
+    // Never litter: default files of killed runs go, whichever file this
+    // run uses.
+    if let Some(dir) = default.parent() {
+        let stale = files::remove_stale(dir);
+        if !stale.is_empty() {
+            let total: u64 = stale.iter().map(|(_, len)| len).sum();
+            let names: Vec<String> = stale.iter().map(|(p, _)| p.display().to_string()).collect();
+            notes.push(format!(
+                "removed {} file(s) left by killed runs ({}): {}",
+                stale.len(),
+                format_size(total),
+                names.join(", ")
+            ));
+        }
+    }
     // Never clobber: a non-empty file must be ours, or --force.
     let existing = if explicit {
         files::check_existing(&path)
@@ -349,6 +367,8 @@ pub(crate) fn run(args: &Args, out: &mut dyn Write) -> Result<Verdict, Failure> 
         Failure::Usage(e.to_string())
     })?;
     let remove_after = !explicit && pmem.created();
+    // Held while the default file exists: no other run takes it for stale.
+    let claim = remove_after.then(|| files::claim(&path).ok());
     let what_then = if remove_after {
         "removed at exit"
     } else if pmem.created() {
@@ -364,6 +384,7 @@ pub(crate) fn run(args: &Args, out: &mut dyn Write) -> Result<Verdict, Failure> 
         _ => remove_after,
     };
     files::finish(&fate, remove);
+    drop(claim);
     result
 }
 

@@ -9,7 +9,10 @@
 //!   handler, [`on_interrupt`], says `interrupted` and exits with 130) or
 //!   by its output being closed (`| head`: exit 141, as SIGPIPE would). A `--file` stays when the run ends; cut short, one
 //!   this run created is removed (it holds only part of a run), one that
-//!   existed before is kept, and the message says so.
+//!   existed before is kept, and the message says so. A default file whose
+//!   run could not remove it (SIGKILL, a crash) is removed by the next
+//!   run ([`remove_stale`]), and only if its process is gone, it starts
+//!   with the header, and no run holds its lock ([`Claim`]).
 //! * **Never clobber.** Every file the command writes starts with its
 //!   [`MAGIC`] header (block 0 of the device, which holds no file data). A
 //!   non-empty `--file` without it is someone else's data: the command
@@ -17,7 +20,10 @@
 //!   `--size` grows or shrinks is reported as such.
 
 use crate::persist::Persist;
+use crate::pmem::DEFAULT_FILE_PREFIX;
+use std::fs::File;
 use std::io::{self, Read, Write};
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 
@@ -133,4 +139,81 @@ pub(crate) fn on_interrupt() -> Result<(), String> {
         std::process::exit(130);
     })
     .map_err(|e| format!("cannot install the interrupt handler: {e}"))
+}
+
+/// A shared lock on the run's default file, held for as long as the file
+/// exists: a run that finds the file and would take it for stale tries an
+/// exclusive lock first, and leaves it when that fails. Process ids alone
+/// do not tell, where runs in other PID namespaces (containers) share
+/// /dev/shm.
+pub(crate) struct Claim(#[allow(dead_code)] File);
+
+/// Takes the [`Claim`] on `path`.
+pub(crate) fn claim(path: &Path) -> io::Result<Claim> {
+    let file = File::open(path)?;
+    // SAFETY: flock on a descriptor this function owns, with no pointers.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(Claim(file))
+}
+
+/// Whether a process `pid` exists (kill with signal 0 sends nothing; EPERM
+/// means it exists under another user).
+fn process_exists(pid: libc::pid_t) -> bool {
+    // SAFETY: signal 0 only checks; `pid` is positive, so it names one
+    // process, never a group.
+    let sent = unsafe { libc::kill(pid, 0) } == 0;
+    sent || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+/// The process id in a default file's name, `xradix-dax-<pid>.pmem`.
+fn pid_of(name: &str) -> Option<libc::pid_t> {
+    let digits = name
+        .strip_prefix(DEFAULT_FILE_PREFIX)?
+        .strip_suffix(".pmem")?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse::<libc::pid_t>().ok().filter(|&pid| pid > 0)
+}
+
+/// Removes from `dir` the default files of runs that were killed before
+/// they could remove them, and returns them with their sizes. A file goes
+/// only if all of these hold, so nothing else is ever deleted: its name is
+/// a default file's (`xradix-dax-<pid>.pmem`), it is a regular file (not a
+/// link), no process `<pid>` exists, it starts with the command's header,
+/// and an exclusive lock on it can be taken (no run holds its
+/// [`Claim`]).
+pub(crate) fn remove_stale(dir: &Path) -> Vec<(PathBuf, u64)> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let own = std::process::id();
+    let mut removed = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(pid_of) else {
+            continue;
+        };
+        if u32::try_from(pid) == Ok(own) || process_exists(pid) {
+            continue;
+        }
+        let path = entry.path();
+        let regular = std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_file());
+        let Ok(Existing::Ours(len)) = check_existing(&path) else {
+            continue;
+        };
+        let Ok(file) = File::open(&path) else {
+            continue;
+        };
+        // SAFETY: flock on a descriptor owned here, with no pointers; the
+        // lock goes when `file` is dropped, after the removal.
+        let free = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0;
+        if regular && free && std::fs::remove_file(&path).is_ok() {
+            removed.push((path, len));
+        }
+    }
+    removed.sort();
+    removed
 }

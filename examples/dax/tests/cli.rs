@@ -77,6 +77,7 @@ fn help_and_version_exit_zero_and_tell_about_the_file() {
         "removed",
         "--self-test",
         "skip-flush",
+        "SIGKILL",
         "cut short",
         "141",
     ] {
@@ -265,6 +266,51 @@ fn a_closed_stdout_ends_the_run_quietly() {
         Err(Failure::Run(e)) => assert!(e.contains("writing the report") && !e.contains('\n')),
         other => panic!("stdout full: {other:?}"),
     }
+}
+
+#[test]
+fn only_default_files_of_dead_runs_are_removed() {
+    let dir = ScratchDir::new("stale").unwrap();
+    let at = |name: &str| dir.0.join(name);
+    let ours = |name: &str| {
+        let mut content = files::MAGIC.to_vec();
+        content.resize(8192, 7);
+        std::fs::write(at(name), content).unwrap();
+    };
+    // No process has an id above 2^22 (Linux's PID_MAX_LIMIT).
+    let dead = |n: u32| format!("xradix-dax-{}.pmem", (1 << 22) + n);
+    ours(&dead(1));
+    std::fs::write(at(&dead(2)), b"someone else's data").unwrap();
+    ours(&format!("xradix-dax-{}.pmem", std::process::id()));
+    ours("xradix-dax-1.pmem");
+    ours(&dead(3));
+    let claim = files::claim(&at(&dead(3))).unwrap();
+    ours("xradix-dax-12x.pmem");
+    ours("other.pmem");
+    ours(&format!("{}.bak", dead(4)));
+    std::os::unix::fs::symlink(at("other.pmem"), at(&dead(5))).unwrap();
+    let removed = files::remove_stale(&dir.0);
+    assert_eq!(removed, vec![(at(&dead(1)), 8192)]);
+    let mut left: Vec<String> = std::fs::read_dir(&dir.0)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    let mut want = vec![
+        dead(2),
+        format!("xradix-dax-{}.pmem", std::process::id()),
+        "xradix-dax-1.pmem".to_string(),
+        dead(3),
+        "xradix-dax-12x.pmem".to_string(),
+        "other.pmem".to_string(),
+        format!("{}.bak", dead(4)),
+        dead(5),
+    ];
+    want.sort();
+    assert_eq!(left, want);
+    // Once no run holds it, the claimed file goes too.
+    drop(claim);
+    assert_eq!(files::remove_stale(&dir.0), vec![(at(&dead(3)), 8192)]);
 }
 
 #[test]
