@@ -146,7 +146,9 @@ pub(crate) fn on_interrupt() -> Result<(), String> {
 /// exclusive lock first, and leaves it when that fails. Process ids alone
 /// do not tell, where runs in other PID namespaces (containers) share
 /// /dev/shm.
-pub(crate) struct Claim(#[allow(dead_code)] File);
+pub(crate) struct Claim {
+    _file: File,
+}
 
 /// Takes the [`Claim`] on `path`.
 pub(crate) fn claim(path: &Path) -> io::Result<Claim> {
@@ -155,7 +157,7 @@ pub(crate) fn claim(path: &Path) -> io::Result<Claim> {
     if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) } != 0 {
         return Err(io::Error::last_os_error());
     }
-    Ok(Claim(file))
+    Ok(Claim { _file: file })
 }
 
 /// Whether a process `pid` exists (kill with signal 0 sends nothing; EPERM
@@ -200,7 +202,10 @@ pub(crate) fn remove_stale(dir: &Path) -> Vec<(PathBuf, u64)> {
             continue;
         }
         let path = entry.path();
-        let regular = std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_file());
+        // Not through a link: its target is someone else's.
+        if !std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_file()) {
+            continue;
+        }
         let Ok(Existing::Ours(len)) = check_existing(&path) else {
             continue;
         };
@@ -210,7 +215,7 @@ pub(crate) fn remove_stale(dir: &Path) -> Vec<(PathBuf, u64)> {
         // SAFETY: flock on a descriptor owned here, with no pointers; the
         // lock goes when `file` is dropped, after the removal.
         let free = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0;
-        if regular && free && std::fs::remove_file(&path).is_ok() {
+        if free && std::fs::remove_file(&path).is_ok() {
             removed.push((path, len));
         }
     }
