@@ -105,6 +105,9 @@ struct State {
     /// Groups with lines dirty or flushed: one bit per group (per word of
     /// `dirty` and `flushed`).
     busy: Lines,
+    /// Groups that may hold other bytes than zeros (stored to, or from an
+    /// image): one bit per group.
+    touched: Lines,
     /// What differs from `visible` of the durable image and the flushed
     /// snapshots, for the groups with pending lines only (see [`Saved`]).
     saved: SavedGroups,
@@ -123,17 +126,18 @@ impl SimulatedPmem {
         // touched.
         let mut image = vec![0; len];
         huge_pages(&mut image);
-        SimulatedPmem::with_image(image, model)
+        SimulatedPmem::with_image(image, true, model)
     }
 
     /// A device whose durable content is `image`: the machine rebooted
     /// after a crash, with `image` from [`crash`](Self::crash).
     pub(crate) fn from_image(image: Vec<u8>, model: CacheModel) -> io::Result<SimulatedPmem> {
-        SimulatedPmem::with_image(image, model)
+        SimulatedPmem::with_image(image, false, model)
     }
 
-    /// A device showing `image`, with nothing pending (so durable too).
-    fn with_image(image: Vec<u8>, model: CacheModel) -> io::Result<SimulatedPmem> {
+    /// A device showing `image`, with nothing pending (so durable too);
+    /// `zeroed` says it is all zeros.
+    fn with_image(image: Vec<u8>, zeroed: bool, model: CacheModel) -> io::Result<SimulatedPmem> {
         let len = image.len();
         if len == 0 || len % CACHE_LINE != 0 {
             return Err(io::Error::new(
@@ -152,6 +156,10 @@ impl SimulatedPmem {
                 dirty: Lines::new(lines),
                 flushed: Lines::new(lines),
                 busy: Lines::new(lines.div_ceil(GROUP_LINES)),
+                touched: Lines(vec![
+                    if zeroed { 0 } else { !0 };
+                    lines.div_ceil(GROUP_LINES).div_ceil(GROUP_LINES)
+                ]),
                 saved: SavedGroups::new(lines.div_ceil(GROUP_LINES)),
                 flushed_groups: Vec::new(),
                 fail_flushes: 0,
@@ -264,8 +272,7 @@ impl SimulatedPmem {
             } else if let Some(group) = saved.get_mut(g) {
                 // Lines stored to again since their flush: the snapshot
                 // becomes durable, and they stay pending.
-                let again = drained & dirty.0[g];
-                copy_lines(&mut group.durable, &group.snapshot, again);
+                group.snapshot_to_durable(drained & dirty.0[g]);
                 group.stored_again &= !drained;
             }
         }
@@ -448,16 +455,63 @@ fn copy_lines(dst: &mut [u8], src: &[u8], mut lines: u64) {
 /// not two more copies of the device. (The command's crash check replays a
 /// run on a device of up to 256 MiB: three full images cost it more in
 /// page faults and copies than the DAX path it checks.)
-#[derive(Clone, Debug)]
+///
+/// Its buffers are allocated when first needed and kept with the slot:
+/// the durable content of a group never stored to is zeros, which needs
+/// none (a failing run, with nothing ever written back, has every group it
+/// stored to pending), and most groups never need a snapshot.
+#[derive(Clone, Debug, Default)]
 struct Saved {
     /// The durable content of the group's pending lines (the bytes of
-    /// other lines mean nothing).
-    durable: [u8; GROUP_BYTES],
-    /// For the flushed lines stored to since their flush (`stored_again`), the
-    /// content the flush took; a flushed line not stored to since reads as
-    /// its snapshot.
-    snapshot: [u8; GROUP_BYTES],
+    /// other lines mean nothing), unless `durable_zero`.
+    durable: Option<Box<[u8; GROUP_BYTES]>>,
+    /// The durable content of every pending line is zeros.
+    durable_zero: bool,
+    /// For the flushed lines stored to since their flush (`stored_again`),
+    /// the content the flush took; a flushed line not stored to since
+    /// reads as its snapshot.
+    snapshot: Option<Box<[u8; GROUP_BYTES]>>,
     stored_again: u64,
+}
+
+/// A group of zeros: the durable content of a group `durable_zero`.
+static ZERO_GROUP: [u8; GROUP_BYTES] = [0; GROUP_BYTES];
+
+impl Saved {
+    fn durable(&self) -> &[u8; GROUP_BYTES] {
+        match &self.durable {
+            Some(buffer) if !self.durable_zero => buffer,
+            _ => &ZERO_GROUP,
+        }
+    }
+
+    fn durable_mut(&mut self) -> &mut [u8; GROUP_BYTES] {
+        let zero = core::mem::take(&mut self.durable_zero);
+        let buffer = self
+            .durable
+            .get_or_insert_with(|| Box::new([0; GROUP_BYTES]));
+        if zero {
+            buffer.fill(0);
+        }
+        buffer
+    }
+
+    fn snapshot(&self) -> &[u8; GROUP_BYTES] {
+        self.snapshot.as_deref().unwrap_or(&ZERO_GROUP)
+    }
+
+    fn snapshot_mut(&mut self) -> &mut [u8; GROUP_BYTES] {
+        self.snapshot
+            .get_or_insert_with(|| Box::new([0; GROUP_BYTES]))
+    }
+
+    /// Drained `lines` stored to again: their snapshot becomes durable.
+    fn snapshot_to_durable(&mut self, lines: u64) {
+        if lines != 0 {
+            let snapshot = *self.snapshot();
+            copy_lines(self.durable_mut(), &snapshot, lines);
+        }
+    }
 }
 
 /// The [`Saved`] groups: a slot number per group of the device (0: none),
@@ -466,7 +520,7 @@ struct Saved {
 #[derive(Debug)]
 struct SavedGroups {
     slot_of: Vec<u32>,
-    slots: Vec<Box<Saved>>,
+    slots: Vec<Saved>,
     free: Vec<u32>,
 }
 
@@ -481,28 +535,26 @@ impl SavedGroups {
 
     fn get(&self, group: usize) -> Option<&Saved> {
         let slot = self.slot_of[group];
-        (slot != 0).then(|| &*self.slots[slot as usize - 1])
+        (slot != 0).then(|| &self.slots[slot as usize - 1])
     }
 
     fn get_mut(&mut self, group: usize) -> Option<&mut Saved> {
         let slot = self.slot_of[group];
-        (slot != 0).then(|| &mut *self.slots[slot as usize - 1])
+        (slot != 0).then(|| &mut self.slots[slot as usize - 1])
     }
 
     /// The group's slot, taken from the free ones if it has none.
     fn get_or_insert(&mut self, group: usize) -> &mut Saved {
         if self.slot_of[group] == 0 {
             let slot = self.free.pop().unwrap_or_else(|| {
-                self.slots.push(Box::new(Saved {
-                    durable: [0; GROUP_BYTES],
-                    snapshot: [0; GROUP_BYTES],
-                    stored_again: 0,
-                }));
+                self.slots.push(Saved::default());
                 // The device has fewer than 2^32 groups (16 TiB): the
                 // simulator is for tests and replays of at most 256 MiB.
                 u32::try_from(self.slots.len()).unwrap_or(u32::MAX)
             });
-            self.slots[slot as usize - 1].stored_again = 0;
+            let saved = &mut self.slots[slot as usize - 1];
+            saved.stored_again = 0;
+            saved.durable_zero = false;
             self.slot_of[group] = slot;
         }
         let slot = self.slot_of[group];
@@ -533,7 +585,7 @@ impl State {
     fn durable_line(&self, line: usize) -> &[u8] {
         let (g, at) = (line / GROUP_LINES, line % GROUP_LINES * CACHE_LINE);
         match self.saved.get(g) {
-            Some(saved) if self.is_pending(line) => &saved.durable[at..at + CACHE_LINE],
+            Some(saved) if self.is_pending(line) => &saved.durable()[at..at + CACHE_LINE],
             _ => &self.visible[line * CACHE_LINE..][..CACHE_LINE],
         }
     }
@@ -547,7 +599,7 @@ impl State {
         let (g, bit) = (line / GROUP_LINES, line % GROUP_LINES);
         Some(match self.saved.get(g) {
             Some(saved) if saved.stored_again & 1 << bit != 0 => {
-                &saved.snapshot[bit * CACHE_LINE..][..CACHE_LINE]
+                &saved.snapshot()[bit * CACHE_LINE..][..CACHE_LINE]
             }
             _ => &self.visible[line * CACHE_LINE..][..CACHE_LINE],
         })
@@ -636,7 +688,7 @@ impl State {
                 let line = at / CACHE_LINE;
                 let end = ((line + 1) * CACHE_LINE).min(range.end);
                 let bytes = if pending & 1 << (line % GROUP_LINES) != 0 {
-                    &saved.durable[at - group_start..end - group_start]
+                    &saved.durable()[at - group_start..end - group_start]
                 } else {
                     &self.visible[at..end]
                 };
@@ -685,6 +737,7 @@ impl Persist for SimulatedPmem {
             dirty,
             flushed,
             busy,
+            touched,
             saved,
             stats,
             ..
@@ -706,11 +759,22 @@ impl Persist for SimulatedPmem {
             let pending = dirty.0[g] | flushed.0[g];
             let newly = lines & !pending;
             let current = &visible[State::group_bytes(self.len, g)];
+            let fresh = !touched.get(g);
             let group = saved.get_or_insert(g);
-            copy_lines(&mut group.durable, current, newly);
+            if pending == 0 {
+                // A group never stored to reads as zeros: so is its
+                // durable content, with no copy.
+                group.durable_zero = fresh;
+            }
+            if newly != 0 && !(fresh && group.durable_zero) {
+                copy_lines(group.durable_mut(), current, newly);
+            }
             let restore = lines & flushed.0[g] & !group.stored_again;
-            copy_lines(&mut group.snapshot, current, restore);
-            group.stored_again |= restore;
+            if restore != 0 {
+                copy_lines(group.snapshot_mut(), current, restore);
+                group.stored_again |= restore;
+            }
+            touched.0[g / GROUP_LINES] |= 1 << (g % GROUP_LINES);
             dirty.0[g] |= lines;
             busy.0[g / GROUP_LINES] |= 1 << (g % GROUP_LINES);
             visible[part].copy_from_slice(new);
