@@ -43,11 +43,11 @@ The file:
   With --file PATH, PATH is created if missing and kept at the end. If the run is
   cut short (Ctrl-C, SIGTERM, SIGHUP, output closed), a PATH this run created is
   removed (it would hold only part of a run); a PATH that existed is kept, and
-  may then hold part of a run. An existing PATH
-  is reused only if this command wrote it (it starts with an xradix-dax header);
-  any other non-empty file is refused unless --force is given, and then
-  overwritten. --size resizes an existing file, growing or shrinking it, and
-  the report says so; without --size it keeps its size.
+  may then hold part of a run. An existing PATH is reused only if this command
+  wrote it (it starts with an xradix-dax header); any other non-empty file is
+  refused unless --force is given, and then overwritten. --size resizes an
+  existing file, growing or shrinking it, and the report says so; without
+  --size it keeps its size.
   File data is whole 2 MiB regions after the device's first 2 MiB, which holds
   the 4 KiB header and spare blocks: a 64 MiB file holds 62 MiB of file data.
 
