@@ -233,6 +233,10 @@ pub(crate) fn check(setup: Setup) -> Result<CrashReport, String> {
     }
     let mut report = core::mem::take(&mut state.report);
     report.events = state.events;
+    // Giving the simulated device's memory back is part of the cost.
+    drop(state);
+    drop(file);
+    drop(cuts);
     report.elapsed = started.elapsed();
     Ok(report)
 }
