@@ -17,6 +17,7 @@ use crate::vm::PMD_PAGES;
 use crate::workload::{self, fill_page, Plan, Workload};
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -35,12 +36,18 @@ pub(crate) const MAX_THREADS: u64 = 256;
 const AFTER_HELP: &str = "\
 The file:
   Without --file, a new file named for this process (/dev/shm/xradix-dax-<pid>.pmem,
-  or in the temp dir) is created, and removed at the end, on Ctrl-C and on SIGTERM.
-  With --file PATH, PATH is created if missing and kept afterwards. An existing PATH
-  is reused only if this command wrote it (it starts with an xradix-dax header);
-  any other non-empty file is refused unless --force is given, and then
-  overwritten. --size resizes an existing file, growing or shrinking it, and
-  the report says so; without --size it keeps its size.
+  or in the temp dir) is created, and removed at the end, on Ctrl-C, SIGTERM or
+  SIGHUP, and when the output is closed (| head). Such a file left by a run that
+  was killed (SIGKILL) is removed by the next run, and said so, if its process is
+  gone, it starts with this command's header and no run holds its lock.
+  With --file PATH, PATH is created if missing and kept at the end. If the run is
+  cut short (Ctrl-C, SIGTERM, SIGHUP, output closed), a PATH this run created is
+  removed (it would hold only part of a run); a PATH that existed is kept, and
+  may then hold part of a run. An existing PATH is reused only if this command
+  wrote it (it starts with an xradix-dax header); any other non-empty file is
+  refused unless --force is given, and then overwritten. --size resizes an
+  existing file, growing or shrinking it, and the report says so; without
+  --size it keeps its size.
   File data is whole 2 MiB regions after the device's first 2 MiB, which holds
   the 4 KiB header and spare blocks: a 64 MiB file holds 62 MiB of file data.
 
@@ -52,7 +59,8 @@ The crash check:
   --flush none, and each --bug, must make it fail.
 
 Exit status: 0 ok; 1 a run failed or fsynced data was lost; 2 bad input;
-130 interrupted.";
+130 interrupted; 141 the output was closed before the report's end (as SIGPIPE
+would end a program; nothing is printed).";
 
 /// The DAX fsync path of a small file system over a pmem file, checked
 /// by a crash simulator.
@@ -173,38 +181,92 @@ impl Args {
     }
 }
 
+/// Exit status when stdout was closed before the report's end: 128 +
+/// SIGPIPE, what a shell reports for a program that signal ended.
+pub(crate) const CLOSED_EXIT: u8 = 141;
+
 /// The command's entry point.
 pub(crate) fn main() -> ExitCode {
     let args = Args::parse();
+    let mut stdout = io::stdout();
     if args.self_test {
-        return self_test();
+        return match self_test(&mut stdout) {
+            Ok(code) => code,
+            Err(failure) => exit_code(failure),
+        };
     }
     if let Err(e) = files::on_interrupt() {
-        eprintln!("dax: {e}");
+        warn(&e);
         return ExitCode::FAILURE;
     }
-    match run(&args) {
+    match run(&args, &mut stdout) {
         Ok(Verdict::Durable) => ExitCode::SUCCESS,
         Ok(Verdict::Lost) => {
-            eprintln!("dax: fsync returned for data that a crash can lose (see the crash line)");
+            warn("fsync returned for data that a crash can lose (see the crash line)");
             ExitCode::FAILURE
         }
-        Err(Failure::Usage(e)) => {
-            eprintln!("dax: {e}");
-            ExitCode::from(2)
-        }
-        Err(Failure::Run(e)) => {
-            eprintln!("dax: {e}");
-            ExitCode::FAILURE
-        }
+        Err(failure) => exit_code(failure),
     }
 }
 
-/// Why the command failed: bad input (exit 2) or a failed run (exit 1).
+/// Says why the command fails (except for a closed stdout, where nobody
+/// reads on) and gives the exit status.
+fn exit_code(failure: Failure) -> ExitCode {
+    match failure {
+        Failure::Usage(e) => {
+            warn(&e);
+            ExitCode::from(2)
+        }
+        Failure::Run(e) => {
+            warn(&e);
+            ExitCode::FAILURE
+        }
+        Failure::Closed => ExitCode::from(CLOSED_EXIT),
+    }
+}
+
+/// One line on stderr; `eprintln!` would panic if stderr is closed too.
+fn warn(message: &str) {
+    let _ = writeln!(io::stderr(), "dax: {message}");
+}
+
+/// Why the command failed: bad input (exit 2), a failed run (exit 1), or
+/// a closed stdout (exit [`CLOSED_EXIT`]: `dax | head -3` reads its three
+/// lines and closes the pipe, and the run stops at the next line it would
+/// print, as a program SIGPIPE ends would, but with its file cleaned up).
 #[derive(Debug)]
 pub(crate) enum Failure {
     Usage(String),
     Run(String),
+    Closed,
+}
+
+impl From<String> for Failure {
+    fn from(e: String) -> Failure {
+        Failure::Run(e)
+    }
+}
+
+/// Where the report goes, a line at a time: a failed write ends the run
+/// (a broken pipe quietly), instead of `println!`'s panic.
+struct Report<'a>(&'a mut dyn Write);
+
+impl Report<'_> {
+    fn line(&mut self, line: core::fmt::Arguments<'_>) -> Result<(), Failure> {
+        match writeln!(self.0, "{line}") {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Err(Failure::Closed),
+            Err(e) => Err(Failure::Run(format!("writing the report: {e}"))),
+        }
+    }
+}
+
+/// `say!(report, "format", args)`: one line of the report, or return
+/// the failure to write it.
+macro_rules! say {
+    ($report:expr, $($arg:tt)*) => {
+        $report.line(format_args!($($arg)*))?
+    };
 }
 
 /// What the crash check concluded.
@@ -216,11 +278,28 @@ pub(crate) enum Verdict {
     Lost,
 }
 
-/// Runs the command: open (or refuse) the file, run, verify, crash-check.
-pub(crate) fn run(args: &Args) -> Result<Verdict, Failure> {
+/// Runs the command, writing its report to `out`: open (or refuse) the
+/// file, run, verify, crash-check.
+pub(crate) fn run(args: &Args, out: &mut dyn Write) -> Result<Verdict, Failure> {
     let explicit = args.file.is_some();
-    let path = args.file.clone().unwrap_or_else(pmem::default_path);
+    let default = pmem::default_path();
+    let path = args.file.clone().unwrap_or_else(|| default.clone());
     let mut notes = Vec::new();
+    // Never litter: default files of killed runs go, whichever file this
+    // run uses.
+    if let Some(dir) = default.parent() {
+        let stale = files::remove_stale(dir);
+        if !stale.is_empty() {
+            let total: u64 = stale.iter().map(|(_, len)| len).sum();
+            let names: Vec<String> = stale.iter().map(|(p, _)| p.display().to_string()).collect();
+            notes.push(format!(
+                "removed {} file(s) left by killed runs ({}): {}",
+                stale.len(),
+                format_size(total),
+                names.join(", ")
+            ));
+        }
+    }
     // Never clobber: a non-empty file must be ours, or --force.
     let existing = if explicit {
         files::check_existing(&path)
@@ -275,23 +354,38 @@ pub(crate) fn run(args: &Args) -> Result<Verdict, Failure> {
         create_new: !explicit,
         ..PmemOptions::default()
     };
-    if !explicit {
-        files::remove_on_interrupt(Some(path.clone()));
-    }
+    // Cut short, a file this run creates goes; one that was there stays.
+    let fate = if explicit && path.exists() {
+        files::IfCut::Keep(path.clone())
+    } else {
+        files::IfCut::Remove(path.clone())
+    };
+    files::if_cut(fate.clone());
     let pmem = PmemFile::open(&options).map_err(|e| {
-        files::remove_on_interrupt(None);
+        // A file it created is gone already.
+        files::finish(&fate, false);
         Failure::Usage(e.to_string())
     })?;
-    if explicit && pmem.created() {
-        // A file we made at the user's path: it stays, like the rest.
-        files::remove_on_interrupt(None);
-    }
     let remove_after = !explicit && pmem.created();
-    let result = run_on(args, pmem, &notes, remove_after);
-    if remove_after {
-        files::remove_now(&path);
-    }
-    result.map_err(Failure::Run)
+    // Held while the default file exists: no other run takes it for stale.
+    let claim = remove_after.then(|| files::claim(&path).ok());
+    let what_then = if remove_after {
+        "removed at exit"
+    } else if pmem.created() {
+        "new; kept at exit, removed if the run is cut short"
+    } else {
+        "kept"
+    };
+    let result = run_on(args, pmem, &notes, what_then, &mut Report(out));
+    // Cut short by a closed stdout, the run's file goes as an interrupt
+    // would take it; at the end only the default file goes.
+    let remove = match result {
+        Err(Failure::Closed) => matches!(fate, files::IfCut::Remove(_)),
+        _ => remove_after,
+    };
+    files::finish(&fate, remove);
+    drop(claim);
+    result
 }
 
 /// A progress bar on stderr, hidden when stderr is not a terminal.
@@ -310,8 +404,9 @@ fn run_on(
     args: &Args,
     pmem: PmemFile,
     notes: &[String],
-    removed_after: bool,
-) -> Result<Verdict, String> {
+    what_then: &str,
+    out: &mut Report<'_>,
+) -> Result<Verdict, Failure> {
     files::write_header(&pmem)
         .map_err(|e| format!("writing the header of {}: {e}", pmem.path().display()))?;
     let device = pmem.len();
@@ -341,28 +436,25 @@ fn run_on(
         fsync_every: args.fsync_every,
         seed: args.seed,
     };
-    println!("xradix DAX example");
-    let fate = if removed_after {
-        "removed at exit"
-    } else {
-        "kept"
-    };
-    println!("  file      {describe} ({fate})");
+    say!(out, "xradix DAX example");
+    say!(out, "  file      {describe} ({what_then})");
     for note in notes {
-        println!("            {note}");
+        say!(out, "            {note}");
     }
-    println!(
+    say!(
+        out,
         "  workload  {}, {} thread(s), fsync every {} pages, {} of file data",
         plan.workload.name(),
         plan.threads,
         plan.fsync_every,
         format_size(file_size)
     );
-    println!(
+    say!(
+        out,
         "            (whole 2 MiB regions; the device's first 2 MiB holds the 4 KiB header and spare 4 KiB blocks)"
     );
     if !bugs.is_empty() {
-        println!("  bugs      switched on: {}", args.bugs.join(", "));
+        say!(out, "  bugs      switched on: {}", args.bugs.join(", "));
     }
     let storing = bar(file_size / BLOCK_SIZE, "storing");
     let outcome = workload::run(&file, plan, Some(&storing)).map_err(|e| e.to_string())?;
@@ -370,7 +462,8 @@ fn run_on(
     let dirty_after = file.dirty_entries();
     let s = &file.stats;
     let g = Stats::get;
-    println!(
+    say!(
+        out,
         "  faults    PTE {}, PMD {}, zero-page {}, PMD fallbacks {}, PMD downgrades {}",
         g(&s.pte_faults),
         g(&s.pmd_faults),
@@ -378,7 +471,8 @@ fn run_on(
         g(&s.pmd_fallbacks),
         g(&s.downgrades)
     );
-    println!(
+    say!(
+        out,
         "  entries   {} in the tree ({} dirty after the last fsync), {} PMD splits, {} punches",
         file.tree.len(),
         dirty_after,
@@ -388,16 +482,21 @@ fn run_on(
     let fsyncs = outcome.fsyncs.max(1);
     let walk = outcome.fsync.walk;
     let flushing = outcome.fsync.flush;
-    println!(
+    say!(
+        out,
         "  fsync     {} calls: {} dirty entries tagged, {} written back",
-        outcome.fsyncs, outcome.fsync.tagged, outcome.fsync.flushed,
+        outcome.fsyncs,
+        outcome.fsync.tagged,
+        outcome.fsync.flushed,
     );
-    println!(
+    say!(
+        out,
         "  flushed   {}; {}",
         flushed_bytes(method, outcome.fsync.bytes),
         durability.describe()
     );
-    println!(
+    say!(
+        out,
         "            time in fsync, per-thread times summed over {} thread(s), not wall time: tree walk {:.1} ms + flushing {:.1} ms; per fsync {:.1} + {:.1} µs; flush: {flush_name}",
         plan.threads,
         walk.as_secs_f64() * 1e3,
@@ -405,14 +504,16 @@ fn run_on(
         walk.as_secs_f64() * 1e6 / fsyncs as f64,
         flushing.as_secs_f64() * 1e6 / fsyncs as f64,
     );
-    println!(
+    say!(
+        out,
         "  waits     {} entry-lock sleeps, {} lost wake-ups",
         g(&s.entry_waits),
         g(&s.lost_wakeups)
     );
     let stored = g(&s.bytes_stored);
     let secs = outcome.elapsed.as_secs_f64();
-    println!(
+    say!(
+        out,
         "  stored    {} pages, {:.1} MiB in {:.2} s wall = {:.0} MiB/s ({:.0} pages/s), faults and fsyncs included; {} loads checked",
         outcome.pages_stored,
         stored as f64 / f64::from(1 << 20),
@@ -436,7 +537,8 @@ fn run_on(
     let verifying = bar(outcome.versions.len() as u64, "verifying");
     let verified = verify(&reopened, &blocks, &outcome.versions, args.seed, &verifying)?;
     verifying.finish_and_clear();
-    println!(
+    say!(
+        out,
         "  verify    re-opened ({}): {} pages ({}) match, {} holes, in {:.2} s wall",
         reopened.mode().name(),
         verified.pages,
@@ -454,7 +556,7 @@ fn run_on(
         events,
         progress: Some(checking),
     })?;
-    print_crash(&report, method, outcome.elapsed.as_secs_f64());
+    print_crash(out, &report, method, outcome.elapsed.as_secs_f64())?;
     Ok(if report.fsynced_lost == 0 {
         Verdict::Durable
     } else {
@@ -463,22 +565,30 @@ fn run_on(
 }
 
 /// The crash check's lines of the report.
-fn print_crash(report: &CrashReport, method: FlushMethod, run_secs: f64) {
+fn print_crash(
+    out: &mut Report<'_>,
+    report: &CrashReport,
+    method: FlushMethod,
+    run_secs: f64,
+) -> Result<(), Failure> {
     let fsynced = if report.fsynced_lost == 0 {
         "fsynced data intact in all".to_string()
     } else {
         format!("fsynced data LOST in {}", report.fsynced_lost)
     };
-    println!(
+    say!(
+        out,
         "  crash     {} images: {fsynced}; unsynced data lost in {}",
-        report.images, report.unsynced_lost
+        report.images,
+        report.unsynced_lost
     );
     let flushing = match method {
         FlushMethod::FenceOnly => "writing nothing back, as --flush none does".to_string(),
         FlushMethod::Msync => "flushing whole pages, as msync does".to_string(),
         cpu => format!("flushing cache lines, as {} does", cpu.name()),
     };
-    println!(
+    say!(
+        out,
         "            the run replayed (same seed, threads in turn) on a simulated {} ADR device, {flushing}: {} stores, flushes and fences; {:.2} s wall (the run: {:.2} s)",
         format_size(report.device),
         report.events,
@@ -486,8 +596,9 @@ fn print_crash(report: &CrashReport, method: FlushMethod, run_secs: f64) {
         run_secs
     );
     if let Some(loss) = &report.first_loss {
-        println!("            first loss: {loss}");
+        say!(out, "            first loss: {loss}");
     }
+    Ok(())
 }
 /// What fsync's flushes covered, by which method.
 fn flushed_bytes(method: FlushMethod, bytes: u64) -> String {
@@ -550,26 +661,27 @@ fn verify(
 
 /// Runs every building block's self-check (`--self-test`), ending with a
 /// summary line.
-fn self_test() -> ExitCode {
+fn self_test(out: &mut dyn Write) -> Result<ExitCode, Failure> {
+    let out = &mut Report(out);
     let (mut passed, mut failed) = (0, 0);
     for (name, check) in all_checks() {
         match check() {
             Ok(()) => {
                 passed += 1;
-                println!("ok    {name}");
+                say!(out, "ok    {name}");
             }
             Err(e) => {
                 failed += 1;
-                println!("FAIL  {name}: {e}");
+                say!(out, "FAIL  {name}: {e}");
             }
         }
     }
-    println!("self-test: {passed} passed, {failed} failed");
-    if failed == 0 {
+    say!(out, "self-test: {passed} passed, {failed} failed");
+    Ok(if failed == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
-    }
+    })
 }
 
 type Check = (&'static str, fn() -> Result<(), String>);

@@ -11,7 +11,9 @@
 //! one of 200 crash images ([`crash_check`]). Exit status: 0 when all is
 //! well, 1 when a run failed or the crash check found fsynced data lost,
 //! 2 for bad input (one line on stderr; clap's hint for flags), 130 when
-//! interrupted.
+//! interrupted, 141 when stdout was closed before the report's end (`|
+//! head`; quietly, as SIGPIPE would end a program, but with the file
+//! cleaned up).
 //!
 //! The pieces, one file each: [`entry`] (the DAX entry as a value entry),
 //! [`mapping`] (the file: tree, entry locks, data path), [`fault`],
@@ -78,7 +80,10 @@ mod cli;
 /// Off Linux: the DAX path needs `MAP_SYNC` and friends.
 #[cfg(not(target_os = "linux"))]
 fn main() -> std::process::ExitCode {
-    eprintln!(
+    use std::io::Write;
+    // Not eprintln!, which panics when stderr is closed.
+    let _ = writeln!(
+        std::io::stderr(),
         "dax: this command needs Linux (MAP_SYNC, posix_fallocate, fstatfs); on {} it only builds. \
          The library, its tests, benches and the other examples run here.",
         std::env::consts::OS

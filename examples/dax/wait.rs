@@ -20,7 +20,14 @@
 //!
 //! Every wake-up wakes all sleepers of the bucket (they re-check and all
 //! but one go back to sleep): a deleted entry must wake everyone (bug 10's
-//! 2021 case), and waking all also makes hash collisions harmless.
+//! 2021 case), and waking all also makes hash collisions harmless. A
+//! bucket counts its sleepers, and a wake-up of a bucket nobody sleeps on
+//! only bumps the counter: the condition variable's notify is a futex
+//! system call every time, and every entry unlock wakes (the kernel's
+//! `wake_up_all` likewise returns at once on an empty queue). The count
+//! is taken with the sleeper's registration, under the bucket's mutex,
+//! which the sleeper holds until it sleeps; so a wake-up that finds it
+//! zero has nobody to miss.
 //!
 //! Sleeps time out (one second by default) and re-check. A sleeper that
 //! times out, finds the entry unlocked, and sees that its bucket was never
@@ -34,18 +41,28 @@ use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 /// Buckets in the table (fs/dax.c uses 4096 as well).
 const BUCKETS: usize = 4096;
 
-/// One wait queue: a wake counter and the condition variable its sleepers
+/// One wait queue: its counters and the condition variable its sleepers
 /// wait on.
 #[derive(Debug, Default)]
 pub(crate) struct Bucket {
-    wakes: Mutex<u64>,
+    state: Mutex<Counts>,
     cv: Condvar,
 }
 
-/// A waiter's place in a bucket, taken under the tree lock.
+/// A bucket's wake-ups so far, and the sleepers registered on it.
+#[derive(Debug, Default)]
+struct Counts {
+    wakes: u64,
+    sleepers: u64,
+}
+
+/// A waiter's place in a bucket, taken under the tree lock; it holds the
+/// bucket's mutex until [`Ticket::sleep`]. (One dropped without sleeping
+/// leaves the bucket's sleeper count one high, so its wake-ups notify for
+/// nothing: slower, never wrong.)
 pub(crate) struct Ticket<'a> {
     bucket: &'a Bucket,
-    guard: MutexGuard<'a, u64>,
+    guard: MutexGuard<'a, Counts>,
     seen: u64,
 }
 
@@ -63,11 +80,12 @@ impl Ticket<'_> {
     /// dropping the tree lock.
     pub(crate) fn sleep(self, timeout: core::time::Duration) -> Woken {
         let seen = self.seen;
-        let (guard, result) = self
+        let (mut guard, result) = self
             .bucket
             .cv
-            .wait_timeout_while(self.guard, timeout, |wakes| *wakes == seen)
+            .wait_timeout_while(self.guard, timeout, |counts| counts.wakes == seen)
             .unwrap_or_else(PoisonError::into_inner);
+        guard.sleepers -= 1;
         drop(guard);
         if result.timed_out() {
             Woken::TimedOut
@@ -102,8 +120,9 @@ impl WaitTable {
     /// tree lock held (rule 1 above).
     pub(crate) fn prepare(&self, key: u64) -> Ticket<'_> {
         let bucket = self.bucket(key);
-        let guard = bucket.wakes.lock().unwrap_or_else(PoisonError::into_inner);
-        let seen = *guard;
+        let mut guard = bucket.state.lock().unwrap_or_else(PoisonError::into_inner);
+        guard.sleepers += 1;
+        let seen = guard.wakes;
         Ticket {
             bucket,
             guard,
@@ -114,20 +133,22 @@ impl WaitTable {
     /// How many times `key`'s bucket has been woken: a sleeper compares
     /// it with its ticket to tell a lost wake-up from a slow holder.
     pub(crate) fn wakes(&self, key: u64) -> u64 {
-        *self
-            .bucket(key)
-            .wakes
+        self.bucket(key)
+            .state
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
+            .wakes
     }
 
     /// Wakes every sleeper on `key`'s bucket. Called with the tree lock
     /// held, after the entry was unlocked or deleted.
     pub(crate) fn wake_all(&self, key: u64) {
         let bucket = self.bucket(key);
-        let mut wakes = bucket.wakes.lock().unwrap_or_else(PoisonError::into_inner);
-        *wakes = wakes.wrapping_add(1);
-        bucket.cv.notify_all();
+        let mut counts = bucket.state.lock().unwrap_or_else(PoisonError::into_inner);
+        counts.wakes = counts.wakes.wrapping_add(1);
+        if counts.sleepers > 0 {
+            bucket.cv.notify_all();
+        }
     }
 }
 
