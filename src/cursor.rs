@@ -26,6 +26,7 @@ use core::marker::PhantomData;
 
 use crate::entry::{self, Entry, EntryRef, Word, NULL};
 use crate::mark::Mark;
+use crate::node::NodeRef;
 use crate::sync::{
     AtomicPtr, AtomicU8, CachePadded, Guard, Lock, Ordering, Reclaimer, StatCounter,
 };
@@ -170,7 +171,7 @@ impl Root {
             }
             Some(ptr) => {
                 // SAFETY: the caller's contract.
-                let node = unsafe { &*ptr };
+                let node = unsafe { NodeRef::new(ptr) };
                 let bit = 1u64 << walk.offset();
                 if set {
                     node.set_marks(m, bit);

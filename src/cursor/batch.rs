@@ -20,7 +20,7 @@
 use super::walk::lookup;
 use super::Root;
 use crate::entry::{self, Word, NULL, ZERO};
-use crate::node::{self, Node};
+use crate::node::{self, Node, NodeRef};
 use crate::sync::Ordering;
 
 /// Lookups walked together. Enough to keep a core's ~16–24 outstanding
@@ -46,7 +46,7 @@ pub(crate) unsafe fn lookup_batch(root: &Root, indices: &[u64], out: &mut [Word]
         return;
     }
     // SAFETY: loaded from the head under the caller's guard.
-    let top = unsafe { &*entry::as_node(head) };
+    let top = unsafe { NodeRef::from_word(head) };
     let max = node::max_index(top.shift());
     // Every walk starts at this top, and a child's shift is always its
     // parent's less one chunk, so the shift of the node each walk reads at
@@ -79,7 +79,7 @@ pub(crate) unsafe fn lookup_batch(root: &Root, indices: &[u64], out: &mut [Word]
         len = 0;
         for k in 0..len_now {
             // SAFETY: a node reached from the head under the guard.
-            let node = unsafe { &*at[k] };
+            let node = unsafe { NodeRef::new(at[k]) };
             debug_assert_eq!(node.shift(), shift);
             let offset = node::offset_of(idx[k], shift);
             let mut w = node.load(offset);

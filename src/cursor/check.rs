@@ -13,7 +13,7 @@ use super::write::FREE_MARK;
 use super::Root;
 use crate::entry::{self, RETRY};
 use crate::mark::MARKS;
-use crate::node::{self, Node, CHUNK_SHIFT, SLOTS};
+use crate::node::{self, NodeRef, CHUNK_SHIFT, SLOTS};
 use crate::sync::Ordering;
 
 impl Root {
@@ -44,7 +44,7 @@ impl Root {
             return Ok(());
         }
         // SAFETY: the lock keeps the tree alive.
-        let top = unsafe { &*entry::as_node(head) };
+        let top = unsafe { NodeRef::from_word(head) };
         if top.shift() % CHUNK_SHIFT != 0 || top.shift() >= 64 {
             return Err(format!("top node has shift {}", top.shift()));
         }
@@ -71,7 +71,7 @@ impl Root {
     }
 
     /// Checks one node and its subtree; returns its entry count.
-    fn check_node(&self, node: &Node, base: u64) -> Result<usize, String> {
+    fn check_node(&self, node: NodeRef, base: u64) -> Result<usize, String> {
         let here = |what: String| {
             format!(
                 "node at shift {} covering from {base:#x}: {what}",
@@ -119,7 +119,7 @@ impl Root {
             }
             if entry::is_node(w) {
                 // SAFETY: children of a live node are alive under the lock.
-                let child = unsafe { &*entry::as_node(w) };
+                let child = unsafe { NodeRef::from_word(w) };
                 if child.shift() + CHUNK_SHIFT != node.shift() {
                     return Err(here(format!(
                         "child in slot {i} has shift {}",
@@ -195,7 +195,7 @@ impl Root {
                 let w = node.load(i);
                 if entry::is_node(w) {
                     // SAFETY: as above.
-                    let child = unsafe { &*entry::as_node(w) };
+                    let child = unsafe { NodeRef::from_word(w) };
                     let free = child.marks(FREE_MARK) != 0;
                     if free != (node.marks(FREE_MARK) & (1 << i) != 0) {
                         return Err(here(format!(

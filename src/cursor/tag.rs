@@ -13,7 +13,7 @@
 use super::write::FREE_MARK;
 use super::Root;
 use crate::entry;
-use crate::node::{self, Node};
+use crate::node::{self, Node, NodeRef};
 use crate::sync::Ordering;
 
 impl Root {
@@ -48,7 +48,7 @@ impl Root {
             return 1;
         }
         // SAFETY: the lock keeps the tree alive.
-        let top = unsafe { &*entry::as_node(head) };
+        let top = unsafe { NodeRef::from_word(head) };
         if start > node::max_index(top.shift()) {
             return 0;
         }
@@ -72,7 +72,14 @@ impl Root {
 
 /// Tags the entries of the subtree `node`, whose first index is `base`,
 /// that meet `start ..= end` (which lies within the subtree).
-fn tag_node(node: &Node, base: u64, start: u64, end: u64, from: usize, to: Option<usize>) -> usize {
+fn tag_node(
+    node: NodeRef,
+    base: u64,
+    start: u64,
+    end: u64,
+    from: usize,
+    to: Option<usize>,
+) -> usize {
     let shift = node.shift();
     let mut lo = ((start - base) >> shift) as usize;
     let hi = ((end - base) >> shift) as usize;
@@ -113,7 +120,7 @@ fn tag_node(node: &Node, base: u64, start: u64, end: u64, from: usize, to: Optio
         let w = node.load(i);
         if entry::is_node(w) {
             // SAFETY: children of a live node are alive under the lock.
-            let child = unsafe { &*entry::as_node(w) };
+            let child = unsafe { NodeRef::from_word(w) };
             let child_base = node::slot_start(base, shift, i);
             let child_last = child_base | node::low_mask(shift);
             let n = tag_node(

@@ -24,7 +24,7 @@ use super::walk::Walk;
 use super::Root;
 use crate::entry::{self, Word, NULL, RETRY};
 use crate::mark::MARKS;
-use crate::node::{self, Node, CHUNK_SHIFT};
+use crate::node::{self, Node, NodeRef, CHUNK_SHIFT};
 use crate::sync::{Ordering, Reclaimer};
 
 /// The ordering of the head store that publishes a grown tree: Release,
@@ -98,7 +98,7 @@ impl Root {
         loop {
             let ptr = entry::as_node(w);
             // SAFETY: nodes in the tree stay allocated while we hold the lock.
-            let node = unsafe { &*ptr };
+            let node = unsafe { NodeRef::new(ptr) };
             if walk.depth() == 0 && index > node::max_index(node.shift()) {
                 return None;
             }
@@ -163,13 +163,13 @@ impl Root {
             return false;
         }
         // SAFETY: nodes in the tree stay allocated while we hold the lock.
-        let top = unsafe { &*entry::as_node(w) };
+        let top = unsafe { NodeRef::from_word(w) };
         if top.shift() < level || index > node::max_index(top.shift()) {
             return false;
         }
         loop {
             // SAFETY: as above.
-            let node = unsafe { &*entry::as_node(w) };
+            let node = unsafe { NodeRef::from_word(w) };
             if node.shift() <= level {
                 return true;
             }
@@ -186,7 +186,7 @@ impl Root {
         let ptr = Node::alloc(shift);
         if self.track_free {
             // SAFETY: `ptr` is fresh from `alloc` and not yet shared.
-            let node = unsafe { &*ptr };
+            let node = unsafe { NodeRef::new(ptr) };
             node.set_marks(FREE_MARK, node::low_mask(node::usable_slots(shift) as u32));
         }
         ptr
@@ -211,7 +211,7 @@ impl Root {
                 return;
             } else if entry::is_node(head) {
                 // SAFETY: the head node is alive while we hold the lock.
-                let top = unsafe { &*entry::as_node(head) };
+                let top = unsafe { NodeRef::from_word(head) };
                 if top.shift() >= level && index <= node::max_index(top.shift()) {
                     return;
                 }
@@ -224,8 +224,8 @@ impl Root {
             };
             let ptr = self.new_node(shift);
             // SAFETY: fresh, not yet shared.
-            let top = unsafe { &*ptr };
-            top.slots[0].store(head, Ordering::Relaxed);
+            let top = unsafe { NodeRef::new(ptr) };
+            top.init_slot(0, head);
             top.set_count(1);
             top.set_nr_values(entry::is_value(head) as usize);
             let root_marks = self.marks.load(Ordering::Relaxed);
@@ -237,7 +237,7 @@ impl Root {
             if self.track_free {
                 let old_top_has_free = entry::is_node(head)
                     // SAFETY: the old top is alive while we hold the lock.
-                    && unsafe { &*entry::as_node(head) }.marks(FREE_MARK) != 0;
+                    && unsafe { NodeRef::from_word(head) }.marks(FREE_MARK) != 0;
                 if !old_top_has_free {
                     top.clear_marks(FREE_MARK, 1);
                 }
@@ -283,7 +283,7 @@ impl Root {
             return Replaced { old };
         };
         // SAFETY: nodes on the path are alive while we hold the lock.
-        let node = unsafe { &*ptr };
+        let node = unsafe { NodeRef::new(ptr) };
         let Target { offset, span } = target;
         if span == 1 {
             let old = node.load(offset);
@@ -314,7 +314,7 @@ impl Root {
             }
             if entry::is_node(w) {
                 // SAFETY: a child of a live node, under the lock.
-                let child = unsafe { &*entry::as_node(w) };
+                let child = unsafe { NodeRef::from_word(w) };
                 removed += count_entries(child);
                 if old.is_null() {
                     old = first_leaf(child);
@@ -429,7 +429,7 @@ impl Root {
     unsafe fn replace_one<T>(
         &self,
         walk: &mut Walk,
-        node: &Node,
+        node: NodeRef,
         offset: usize,
         old: Word,
         new: Word,
@@ -503,7 +503,7 @@ impl Root {
     ///
     /// # Safety
     /// The lock is held; `node` is the deepest node of the walk's path.
-    unsafe fn after_erase(&self, walk: &Walk, node: &Node, reclaim: &Reclaimer<'_>) {
+    unsafe fn after_erase(&self, walk: &Walk, node: NodeRef, reclaim: &Reclaimer<'_>) {
         if node.count() == 0 {
             // SAFETY: the caller's contract.
             unsafe { self.delete_empty(walk, reclaim) };
@@ -522,7 +522,7 @@ impl Root {
         while d > 0 {
             let ptr = walk.node_at(d - 1);
             // SAFETY: the caller's contract.
-            let node = unsafe { &*ptr };
+            let node = unsafe { NodeRef::new(ptr) };
             if node.count() != 0 {
                 return;
             }
@@ -533,7 +533,7 @@ impl Root {
                 self.head.store(NULL, Ordering::Release);
             } else {
                 // SAFETY: the caller's contract.
-                let parent = unsafe { &*walk.node_at(d - 2) };
+                let parent = unsafe { NodeRef::new(walk.node_at(d - 2)) };
                 let offset = node::offset_of(walk.index, parent.shift());
                 parent.publish(offset, NULL);
                 parent.set_count(parent.count() - 1);
@@ -565,7 +565,7 @@ impl Root {
             }
             let ptr = entry::as_node(head);
             // SAFETY: the head node is alive under the lock.
-            let top = unsafe { &*ptr };
+            let top = unsafe { NodeRef::new(ptr) };
             if top.count() != 1 {
                 return;
             }
@@ -582,7 +582,7 @@ impl Root {
             self.head.store(w, Ordering::Release);
             // Release: a reader that finds the retry entry and walks again
             // from the head then sees the new head stored above.
-            top.slots[0].store(RETRY, Ordering::Release);
+            top.publish(0, RETRY);
             let ptr = ptr.cast_mut();
             // SAFETY: unlinked; the free waits for pinned readers.
             unsafe { reclaim.guard().defer_unchecked(move || Node::free(ptr)) };
@@ -655,7 +655,7 @@ impl Root {
         let mut d = depth;
         while d > 0 {
             // SAFETY: the caller's contract.
-            let node = unsafe { &*walk.node_at(d - 1) };
+            let node = unsafe { NodeRef::new(walk.node_at(d - 1)) };
             let has = node.marks(m) != 0;
             if d == 1 {
                 if has {
@@ -666,7 +666,7 @@ impl Root {
                 return;
             }
             // SAFETY: as above.
-            let parent = unsafe { &*walk.node_at(d - 2) };
+            let parent = unsafe { NodeRef::new(walk.node_at(d - 2)) };
             let bit = 1u64 << node::offset_of(walk.index, parent.shift());
             let had = parent.marks(m) & bit != 0;
             if had == has {
@@ -683,13 +683,13 @@ impl Root {
 }
 
 /// How many entries (leaves, not siblings) a subtree holds.
-pub(crate) fn count_entries(node: &Node) -> usize {
+pub(crate) fn count_entries(node: NodeRef) -> usize {
     let mut n = 0;
     for i in 0..node::SLOTS {
         let w = node.load(i);
         if entry::is_node(w) {
             // SAFETY: children of a live node are alive under the lock.
-            n += count_entries(unsafe { &*entry::as_node(w) });
+            n += count_entries(unsafe { NodeRef::from_word(w) });
         } else if entry::is_leaf(w) {
             n += 1;
         }
@@ -699,12 +699,12 @@ pub(crate) fn count_entries(node: &Node) -> usize {
 
 /// The lowest-indexed leaf entry of a subtree (a subtree in the tree is
 /// never empty).
-fn first_leaf(node: &Node) -> Word {
+fn first_leaf(node: NodeRef) -> Word {
     for i in 0..node::SLOTS {
         let w = node.load(i);
         if entry::is_node(w) {
             // SAFETY: children of a live node are alive under the lock.
-            let leaf = first_leaf(unsafe { &*entry::as_node(w) });
+            let leaf = first_leaf(unsafe { NodeRef::from_word(w) });
             if !leaf.is_null() {
                 return leaf;
             }
@@ -741,7 +741,7 @@ pub(crate) unsafe fn retire_subtree<T>(ptr: *const Node, reclaim: &Reclaimer<'_>
     // A lone node (an emptied leaf, a lowered top) is the common case: one
     // deferred free, no allocation.
     // SAFETY: unlinked but not yet freed: only we free it.
-    let node = unsafe { &*ptr };
+    let node = unsafe { NodeRef::new(ptr) };
     if node.count() == 0 {
         let ptr = ptr.cast_mut();
         // SAFETY: unlinked and empty; readers that may hold it are pinned
@@ -791,7 +791,7 @@ unsafe fn detach<T>(
     items: &mut alloc::vec::Vec<*const T>,
 ) {
     // SAFETY: unlinked but not yet freed: only our caller frees it.
-    let node = unsafe { &*ptr };
+    let node = unsafe { NodeRef::new(ptr) };
     // The slots turn into retry entries one by one, and so do sibling
     // runs: inside a counted change, so that a reader still counting a run
     // here (`get_order`) does not count a run cut short (see `node.rs`).
@@ -803,7 +803,7 @@ unsafe fn detach<T>(
         }
         // Release: a reader that finds the retry entry and walks again
         // from the head sees the store that unlinked this subtree.
-        node.slots[i].store(RETRY, Ordering::Release);
+        node.publish(i, RETRY);
         if entry::is_node(w) {
             // SAFETY: a child of an unlinked node is unlinked too.
             unsafe { detach(entry::as_node(w), nodes, items) };
@@ -853,7 +853,7 @@ pub(crate) unsafe fn free_tree<T>(head: Word, reclaim: &Reclaimer<'_>) {
 /// As for [`free_tree`].
 unsafe fn free_nodes<T>(ptr: *const Node, items: &mut alloc::vec::Vec<*const T>) {
     // SAFETY: the caller's contract: nobody else can reach the node.
-    let node = unsafe { &*ptr };
+    let node = unsafe { NodeRef::new(ptr) };
     for i in 0..node::SLOTS {
         let w = node.load(i);
         if entry::is_node(w) {
