@@ -393,6 +393,13 @@ impl NodeRef {
         }
     }
 
+    /// [`NodeRef::publish`] into a Full node with the ordering `order`
+    /// (the conversions' publication, which a broken loom build weakens).
+    #[inline]
+    pub(crate) fn publish_with(self, offset: usize, word: Word, order: Ordering) {
+        self.full().slots[offset].store(word, order);
+    }
+
     /// Whether a store at `offset` fits in place: always in a Full node; in
     /// a smaller kind, when `offset` has a position already (an entry or a
     /// tombstone) or can get one by appending. Writers only.

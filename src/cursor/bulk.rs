@@ -155,7 +155,7 @@ impl<'r, T, V: Value> Bulk<'r, T, V> {
         // The slot a whole bottom node hangs from, grown and made for as a
         // store of that order would; `block_in_use` found it empty.
         // SAFETY: the lock is held.
-        let target = unsafe { self.root.target(&mut walk, CHUNK_SHIFT, true) };
+        let target = unsafe { self.root.target(&mut walk, CHUNK_SHIFT, true, self.reclaim) };
         match (target, walk.leaf_node()) {
             (Some(t), Some(parent)) => {
                 // SAFETY: on the walk's path, under the lock.

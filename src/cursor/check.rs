@@ -4,7 +4,8 @@
 //! slots, siblings that form aligned power-of-two runs after their
 //! canonical slot, mark summaries that match the children, free bits that
 //! match the empty slots, a `len` that matches the entries, and a top node
-//! that cannot be shrunk.
+//! that cannot be shrunk; and for the bottom nodes of smaller kinds, their
+//! own layout (`NodeRef::check_layout`).
 
 use alloc::format;
 use alloc::string::String;
@@ -78,6 +79,17 @@ impl Root {
                 node.shift()
             )
         };
+        // A smaller kind: a valid kind byte at shift 0, positions and
+        // positional marks within `present`, no sibling or node words
+        // (`check_layout`); never in a tree that tracks free slots. The
+        // checks below then read it in offset space like any node.
+        node.check_layout().map_err(here)?;
+        if !node.is_full() && self.track_free {
+            return Err(here(format!(
+                "a node of kind {} in a tree that tracks free slots",
+                node.kind()
+            )));
+        }
         let usable = node::usable_slots(node.shift());
         let mut used = 0;
         let mut values = 0;

@@ -367,6 +367,14 @@ impl Walk {
         self.depth += 1;
     }
 
+    /// Replaces the deepest node of the path (a writer that converted it).
+    #[inline]
+    pub(crate) fn replace_last(&mut self, node: *const Node) {
+        debug_assert!(self.depth > 0);
+        self.path[self.depth - 1].write(node);
+        self.leaf = core::ptr::null();
+    }
+
     /// The step of [`Cursor::next`](crate::Cursor::next) (or `prev`, when
     /// `forward` is off) inside the armed bottom node: the slot beside the
     /// walk's, whatever it holds (a hole included), for the kernel's inline

@@ -34,6 +34,25 @@ const GROW_PUBLISH: Ordering = Ordering::Release;
 #[cfg(xradix_loom_broken)]
 const GROW_PUBLISH: Ordering = Ordering::Relaxed;
 
+/// The conversions of bottom nodes between kinds, counted per tree so that
+/// tests can tell each one happened ([`Root::conversions`]).
+#[derive(Clone, Copy)]
+pub(crate) enum Conversion {
+    /// A rebuild at the same class or a smaller one (tombstones dropped):
+    /// the store's offset lay below the highest one present.
+    InsertBelow = 0,
+    /// A rebuild at a larger compact class.
+    Grow = 1,
+    /// A rebuild into a Full node: more entries than the largest compact
+    /// class holds.
+    GrowToFull = 2,
+    /// A rebuild into a Full node for an entry that needs sibling slots.
+    ToFull = 3,
+}
+
+/// How many kinds of [`Conversion`] there are.
+pub(crate) const CONVERSIONS: usize = 4;
+
 /// The free-tracking mark of trees made with `Flags::ALLOC`.
 pub(crate) const FREE_MARK: usize = 0;
 
@@ -71,13 +90,18 @@ impl Root {
     /// lies in a larger entry, the target is that whole entry (a store
     /// keeps its order). `None` when `create` is off and there is nothing.
     ///
+    /// When `create` is set, a bottom node of a smaller kind that cannot
+    /// take the store in place is converted first (see [`Root::convert`]),
+    /// so the target always fits.
+    ///
     /// # Safety
-    /// The tree's lock is held; `guard` is pinned to its collector.
+    /// The tree's lock is held.
     pub(crate) unsafe fn target(
         &self,
         walk: &mut Walk,
         order: u32,
         create: bool,
+        reclaim: &Reclaimer<'_>,
     ) -> Option<Target> {
         let index = walk.index;
         let level = order - order % CHUNK_SHIFT;
@@ -98,12 +122,22 @@ impl Root {
         loop {
             let ptr = entry::as_node(w);
             // SAFETY: nodes in the tree stay allocated while we hold the lock.
-            let node = unsafe { NodeRef::new(ptr) };
+            let mut node = unsafe { NodeRef::new(ptr) };
             if walk.depth() == 0 && index > node::max_index(node.shift()) {
                 return None;
             }
             walk.push(ptr);
             let offset = node::offset_of(index, node.shift());
+            if create && !node.is_full() {
+                // A bottom node of a smaller kind: it takes the store in
+                // place, or is converted to a node that does. Entries that
+                // need sibling slots live in Full nodes only.
+                let to_full = order > 0;
+                if to_full || !node.can_take(offset) {
+                    // SAFETY: the lock is held; the walk's path is live.
+                    node = unsafe { self.convert(walk, node, offset, to_full, reclaim) };
+                }
+            }
             w = node.load(offset);
             if node.shift() > level {
                 if entry::is_node(w) {
@@ -113,7 +147,11 @@ impl Root {
                     if !create {
                         return None;
                     }
-                    let child = self.new_node(node.shift() - CHUNK_SHIFT);
+                    let child = if node.shift() == CHUNK_SHIFT {
+                        self.new_leaf(node, offset, index, order)
+                    } else {
+                        self.new_node(node.shift() - CHUNK_SHIFT)
+                    };
                     node.publish(offset, entry::node_word(child));
                     node.set_count(node.count() + 1);
                     w = entry::node_word(child);
@@ -190,6 +228,97 @@ impl Root {
             node.set_marks(FREE_MARK, node::low_mask(node::usable_slots(shift) as u32));
         }
         ptr
+    }
+
+    /// A new bottom node under slot `offset` of `parent`, for a store of
+    /// `order` at `index`: a Single for `index`, unless the tree tracks
+    /// free slots (ALLOC trees keep Full nodes only), the entry needs
+    /// sibling slots, or a neighbouring slot of `parent` holds a Full leaf
+    /// (so that a dense fill, ascending or descending, makes Full leaves at
+    /// once, exactly today's tree, instead of growing each one through the
+    /// compact classes).
+    fn new_leaf(&self, parent: NodeRef, offset: usize, index: u64, order: u32) -> *mut Node {
+        let full_beside = |o: Option<usize>| {
+            o.filter(|&o| o < node::SLOTS).is_some_and(|o| {
+                let w = parent.load(o);
+                // SAFETY: a child of a live node, under the lock.
+                entry::is_node(w) && unsafe { NodeRef::from_word(w) }.is_full()
+            })
+        };
+        if self.track_free
+            || order > 0
+            || full_beside(offset.checked_sub(1))
+            || full_beside(Some(offset + 1))
+        {
+            return self.new_node(0);
+        }
+        Node::alloc_single(node::offset_of(index, 0))
+    }
+
+    /// Replaces `old`, the bottom node of the walk's path (of a smaller
+    /// kind), with a copy that can take a store at `offset`: the smallest
+    /// class with room for one more entry and a position for `offset`
+    /// (insert-below, grow), or a Full node when `to_full` is set (an
+    /// entry needing sibling slots) or no compact class is big enough.
+    ///
+    /// The copy is complete (entries, marks, counts) before one Release
+    /// store links it where `old` was, so a reader sees the old node or the
+    /// new one, whole. Then every non-null slot of `old` becomes a retry
+    /// entry, so that a reader still inside it walks again (and finds the
+    /// copy), and `old` goes to the collector as a shell: its entries now
+    /// belong to the copy. Mark summaries above do not change, since the
+    /// copy carries the same marks. Returns the copy, now on the path.
+    ///
+    /// # Safety
+    /// The lock is held; `old` is the deepest node of the walk's path.
+    unsafe fn convert(
+        &self,
+        walk: &mut Walk,
+        old: NodeRef,
+        offset: usize,
+        to_full: bool,
+        reclaim: &Reclaimer<'_>,
+    ) -> NodeRef {
+        // The old node will be retired: pin before the first store (see
+        // `Reclaimer::prepare`). No store of this change came before: a
+        // node to convert existed already, so `target` made nothing above.
+        reclaim.prepare();
+        let new = old.rebuild(offset, to_full);
+        let word = entry::node_word(new);
+        // SAFETY: fresh from `rebuild`; it is linked below and stays
+        // allocated while we hold the lock.
+        let copy = unsafe { NodeRef::new(new) };
+        let stat = if to_full {
+            Conversion::ToFull
+        } else if copy.is_full() {
+            Conversion::GrowToFull
+        } else if copy.capacity() > old.capacity() {
+            Conversion::Grow
+        } else {
+            Conversion::InsertBelow
+        };
+        let d = walk.depth();
+        if d == 1 {
+            // CONVERT_PUBLISH is Release (Relaxed only in the deliberately
+            // broken loom build): the copy is complete before a reader can
+            // reach it.
+            self.head.store(word, node::CONVERT_PUBLISH);
+        } else {
+            // SAFETY: the path above is live under the lock.
+            let parent = unsafe { NodeRef::new(walk.node_at(d - 2)) };
+            let at = node::offset_of(walk.index, parent.shift());
+            parent.publish_with(at, word, node::CONVERT_PUBLISH);
+        }
+        old.retry_all();
+        let ptr = old.as_ptr().cast_mut();
+        // SAFETY: unlinked just now; its entries live on in the copy, so
+        // only the node itself is freed, after every reader that may still
+        // be inside it has unpinned.
+        unsafe { reclaim.guard().defer_unchecked(move || Node::free(ptr)) };
+        walk.replace_last(new);
+        self.bump_version();
+        self.count_conversion(stat);
+        copy
     }
 
     /// Adds levels on top until the tree reaches `index` with a node at
@@ -587,6 +716,19 @@ impl Root {
             // SAFETY: unlinked; the free waits for pinned readers.
             unsafe { reclaim.guard().defer_unchecked(move || Node::free(ptr)) };
         }
+    }
+
+    /// Counts one conversion. Writers only.
+    fn count_conversion(&self, c: Conversion) {
+        let n = &self.writer.conversions[c as usize];
+        // Relaxed: a statistic, written under the lock.
+        n.store(n.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+    }
+
+    /// How many conversions of each [`Conversion`] kind the tree has made.
+    pub(crate) fn conversions(&self) -> [usize; CONVERSIONS] {
+        // Relaxed: a statistic.
+        core::array::from_fn(|i| self.writer.conversions[i].load(Ordering::Relaxed))
     }
 
     /// Bumps [`Root::version`](super::Root::version). Writers only.
