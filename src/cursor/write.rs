@@ -148,7 +148,7 @@ impl Root {
                         return None;
                     }
                     let child = if node.shift() == CHUNK_SHIFT {
-                        self.new_leaf(node, offset, index, order)
+                        self.new_leaf(walk, offset, index, order)
                     } else {
                         self.new_node(node.shift() - CHUNK_SHIFT)
                     };
@@ -230,26 +230,53 @@ impl Root {
         ptr
     }
 
-    /// A new bottom node under slot `offset` of `parent`, for a store of
-    /// `order` at `index`: a Single for `index`, unless the tree tracks
-    /// free slots (ALLOC trees keep Full nodes only), the entry needs
-    /// sibling slots, or a neighbouring slot of `parent` holds a Full leaf
-    /// (so that a dense fill, ascending or descending, makes Full leaves at
-    /// once, exactly today's tree, instead of growing each one through the
-    /// compact classes).
-    fn new_leaf(&self, parent: NodeRef, offset: usize, index: u64, order: u32) -> *mut Node {
-        let full_beside = |o: Option<usize>| {
-            o.filter(|&o| o < node::SLOTS).is_some_and(|o| {
-                let w = parent.load(o);
-                // SAFETY: a child of a live node, under the lock.
-                entry::is_node(w) && unsafe { NodeRef::from_word(w) }.is_full()
-            })
+    /// A new bottom node under slot `offset` of the deepest node of the
+    /// walk's path (at shift `CHUNK_SHIFT`), for a store of `order`
+    /// at `index`: a Single for `index`, unless the tree tracks free slots
+    /// (ALLOC trees keep Full nodes only), the entry needs sibling slots,
+    /// or the bottom node just before or after it in index order is Full.
+    /// That last rule makes a dense fill, ascending or descending, build
+    /// Full leaves at once (exactly today's tree) instead of growing each
+    /// one through the compact classes.
+    fn new_leaf(&self, walk: &Walk, offset: usize, index: u64, order: u32) -> *mut Node {
+        if self.track_free || order > 0 {
+            return self.new_node(0);
+        }
+        // The nearest bottom node before (or after) the new one in index
+        // order: up the path to the first ancestor with a neighbouring slot,
+        // then down its edge. Only the first store into a new region of the
+        // tree pays this climb.
+        let beside = |forward: bool| -> bool {
+            let mut d = walk.depth();
+            let mut at = offset;
+            let mut w = loop {
+                let next = if forward {
+                    at.checked_add(1).filter(|&o| o < node::SLOTS)
+                } else {
+                    at.checked_sub(1)
+                };
+                if let Some(o) = next {
+                    // SAFETY: on the walk's path, under the lock.
+                    break unsafe { NodeRef::new(walk.node_at(d - 1)) }.load(o);
+                }
+                if d < 2 {
+                    return false;
+                }
+                d -= 1;
+                // SAFETY: as above.
+                at = node::offset_of(index, unsafe { NodeRef::new(walk.node_at(d - 1)) }.shift());
+            };
+            while entry::is_node(w) {
+                // SAFETY: a node of the tree, under the lock.
+                let n = unsafe { NodeRef::from_word(w) };
+                if n.shift() == 0 {
+                    return n.is_full();
+                }
+                w = n.load(if forward { 0 } else { node::SLOTS - 1 });
+            }
+            false
         };
-        if self.track_free
-            || order > 0
-            || full_beside(offset.checked_sub(1))
-            || full_beside(Some(offset + 1))
-        {
+        if beside(false) || beside(true) {
             return self.new_node(0);
         }
         Node::alloc_single(node::offset_of(index, 0))
