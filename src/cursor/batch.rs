@@ -72,8 +72,15 @@ pub(crate) unsafe fn lookup_batch(root: &Root, indices: &[u64], out: &mut [Word]
     while len > 0 {
         let len_now = len.min(BATCH);
         // Ask for every slot this level will read; none of these waits.
+        // Above the bottom level every node is Full, and the slot's line is
+        // all a level reads. A bottom node may be of a smaller kind, whose
+        // slots follow its header: its first line is asked for too (for a
+        // Full leaf, the line its kind byte is read from).
         for k in 0..len_now {
             Node::prefetch_slot(at[k], node::offset_of(idx[k], shift));
+            if shift == 0 {
+                Node::prefetch(at[k]);
+            }
         }
         // Read them: the lines are arriving together now.
         len = 0;
@@ -82,7 +89,13 @@ pub(crate) unsafe fn lookup_batch(root: &Root, indices: &[u64], out: &mut [Word]
             let node = unsafe { NodeRef::new(at[k]) };
             debug_assert_eq!(node.shift(), shift);
             let offset = node::offset_of(idx[k], shift);
-            let mut w = node.load(offset);
+            // Upper nodes are always Full (compact kinds are bottom nodes
+            // only): their slot is read with no look at the header.
+            let mut w = if shift > 0 {
+                node.load_full(offset)
+            } else {
+                node.load(offset)
+            };
             if entry::is_node(w) {
                 pos[len] = pos[k];
                 idx[len] = idx[k];
