@@ -422,6 +422,25 @@ impl NodeRef {
         }
     }
 
+    /// [`NodeRef::load`] for a node known not to be Full: an out-of-line
+    /// call, which keeps the callers' Full paths small.
+    #[inline(always)]
+    pub(crate) fn load_small(self, offset: usize) -> Word {
+        compact::load(self.0, offset)
+    }
+
+    /// [`NodeRef::marks`] for a node known not to be Full (out of line).
+    #[inline(always)]
+    pub(crate) fn marks_small(self, mark: usize) -> u64 {
+        compact::marks(self.0, mark)
+    }
+
+    /// [`NodeRef::marks`] for a node known to be Full: no kind check.
+    #[inline(always)]
+    pub(crate) fn marks_full(self, mark: usize) -> u64 {
+        self.full().marks[mark].load(Ordering::Relaxed)
+    }
+
     /// Sets the bits of `mask` (offsets) in `mark`'s bitmap; returns the
     /// old bitmap. Writers only.
     ///

@@ -83,13 +83,22 @@ fn tag_node(
     let shift = node.shift();
     let mut lo = ((start - base) >> shift) as usize;
     let hi = ((end - base) >> shift) as usize;
-    if lo > 0 {
-        if let Some(canonical) = entry::as_sibling(node.load(lo)) {
+    // One kind check per node: a Full node (every node above the bottom
+    // level) is read with no check per bitmap and slot. A smaller kind
+    // holds no siblings.
+    let full = node.is_full();
+    if lo > 0 && full {
+        if let Some(canonical) = entry::as_sibling(node.load_full(lo)) {
             // An entry that begins before the range but reaches into it.
             lo = canonical;
         }
     }
-    let bits = node.marks(from) & node::bit_range(lo, hi - lo + 1);
+    let marks = if full {
+        node.marks_full(from)
+    } else {
+        node.marks_small(from)
+    };
+    let bits = marks & node::bit_range(lo, hi - lo + 1);
     if bits == 0 {
         return 0;
     }
@@ -106,7 +115,7 @@ fn tag_node(
     while rest != 0 {
         let i = rest.trailing_zeros() as usize;
         rest &= rest - 1;
-        let w = node.load(i);
+        let w = node.load_full(i);
         if entry::is_node(w) {
             Node::prefetch(entry::as_node(w));
         }
@@ -117,7 +126,7 @@ fn tag_node(
     while rest != 0 {
         let i = rest.trailing_zeros() as usize;
         rest &= rest - 1;
-        let w = node.load(i);
+        let w = node.load_full(i);
         if entry::is_node(w) {
             // SAFETY: children of a live node are alive under the lock.
             let child = unsafe { NodeRef::from_word(w) };

@@ -715,17 +715,29 @@ impl Walk {
         if next >= node::SLOTS {
             return None;
         }
+        // One kind check for the node: a Full one's bitmap and slot are
+        // read directly.
+        let full = node.is_full();
         let i = match want.mark {
             None => next,
             Some(m) => {
-                let bits = node.marks(m as usize) & (u64::MAX << next);
+                let marks = if full {
+                    node.marks_full(m as usize)
+                } else {
+                    node.marks_small(m as usize)
+                };
+                let bits = marks & (u64::MAX << next);
                 if bits == 0 {
                     return None;
                 }
                 bits.trailing_zeros() as usize
             }
         };
-        let w = node.load(i);
+        let w = if full {
+            node.load_full(i)
+        } else {
+            node.load_small(i)
+        };
         if !(entry::is_value(w) || entry::is_item(w)) {
             return None;
         }
@@ -1016,14 +1028,23 @@ impl Walk {
             let mut found = None;
             if offset < node::SLOTS {
                 match want.mark {
-                    Some(m) => {
-                        let bits = node.marks(m as usize) & (u64::MAX << offset);
+                    // A Full node (every node above the bottom level) is
+                    // read with no kind check per bitmap and slot.
+                    Some(m) if node.is_full() => {
+                        let bits = node.marks_full(m as usize) & (u64::MAX << offset);
                         if bits != 0 {
                             let i = bits.trailing_zeros() as usize;
-                            found = Some((i, node.load(i)));
+                            found = Some((i, node.load_full(i)));
                             if node.shift() > 0 {
                                 prefetch_marked_children(node, bits & (bits - 1));
                             }
+                        }
+                    }
+                    Some(m) => {
+                        let bits = node.marks_small(m as usize) & (u64::MAX << offset);
+                        if bits != 0 {
+                            let i = bits.trailing_zeros() as usize;
+                            found = Some((i, node.load_small(i)));
                         }
                     }
                     None => found = node.next_used(offset),
@@ -1095,7 +1116,8 @@ fn prefetch_marked_children(node: NodeRef, mut bits: u64) {
         }
         let i = bits.trailing_zeros() as usize;
         bits &= bits - 1;
-        let w = node.load(i);
+        // Only nodes above the bottom level have children: Full nodes.
+        let w = node.load_full(i);
         if entry::is_node(w) {
             Node::prefetch(entry::as_node(w));
         }

@@ -128,18 +128,9 @@ impl Root {
             }
             walk.push(ptr);
             let offset = node::offset_of(index, node.shift());
-            if create && !node.is_full() {
-                // A bottom node of a smaller kind: it takes the store in
-                // place, or is converted to a node that does. Entries that
-                // need sibling slots live in Full nodes only.
-                let to_full = order > 0;
-                if to_full || !node.can_take(offset) {
-                    // SAFETY: the lock is held; the walk's path is live.
-                    node = unsafe { self.convert(walk, node, offset, to_full, reclaim) };
-                }
-            }
-            w = node.load(offset);
             if node.shift() > level {
+                // Above the bottom level every node is Full.
+                w = node.load_full(offset);
                 if entry::is_node(w) {
                     continue;
                 }
@@ -166,6 +157,17 @@ impl Root {
                     span,
                 });
             }
+            if create && !node.is_full() {
+                // A bottom node of a smaller kind: it takes the store in
+                // place, or is converted to a node that does. Entries that
+                // need sibling slots live in Full nodes only.
+                let to_full = order > 0;
+                if to_full || !node.can_take(offset) {
+                    // SAFETY: the lock is held; the walk's path is live.
+                    node = unsafe { self.convert(walk, node, offset, to_full, reclaim) };
+                }
+            }
+            w = node.load(offset);
             let want = 1usize << (order - level);
             let (canonical, span) = if entry::is_leaf(w) || entry::is_sibling(w) {
                 node.entry_span(offset)
@@ -183,7 +185,13 @@ impl Root {
             } else {
                 Target { offset, span: want }
             };
-            walk.settle(target.offset, node.load(target.offset));
+            // Under the lock slot `offset` still holds `w`.
+            let at = if target.offset == offset {
+                w
+            } else {
+                node.load(target.offset)
+            };
+            walk.settle(target.offset, at);
             return Some(target);
         }
     }

@@ -230,7 +230,7 @@ fn extract(mask: u64, mut present: u64) -> u64 {
 /// `present` Acquire: pairs with the Release store that added the bit, so
 /// the slot store made before it is visible; the slot Acquire pairs with
 /// the store that published its word (see `NodeRef::load`).
-#[inline]
+#[inline(never)]
 pub(super) fn load(node: *const Node, offset: usize) -> Word {
     if kind(node) == SINGLE {
         let s = single(node);
@@ -258,6 +258,7 @@ pub(super) fn load_covering(node: *const Node, offset: usize) -> Word {
     w
 }
 
+#[inline(never)]
 pub(super) fn can_take(node: *const Node, offset: usize) -> bool {
     if kind(node) == SINGLE {
         return single(node).offset as usize == offset;
@@ -269,6 +270,7 @@ pub(super) fn can_take(node: *const Node, offset: usize) -> bool {
 }
 
 /// Writers only: see `NodeRef::publish`.
+#[inline(never)]
 pub(super) fn publish(node: *const Node, offset: usize, word: Word) {
     if kind(node) == SINGLE {
         let s = single(node);
@@ -309,6 +311,7 @@ pub(super) fn publish(node: *const Node, offset: usize, word: Word) {
 /// read later can only have more bits at the top, whose positions the
 /// marks word read earlier had not marked yet (new entries carry no
 /// marks), so every bit lands on the offset it belongs to.
+#[inline(never)]
 pub(super) fn marks(node: *const Node, m: usize) -> u64 {
     if kind(node) == SINGLE {
         let s = single(node);
@@ -326,6 +329,7 @@ pub(super) fn marks(node: *const Node, m: usize) -> u64 {
 /// Sets (or clears) the offsets of `mask` in mark `m`; returns the old
 /// bitmap in offset space. Writers only; plain load and store, Relaxed, as
 /// in `NodeRef::set_marks`.
+#[inline(never)]
 pub(super) fn change_marks(node: *const Node, m: usize, mask: u64, set: bool) -> u64 {
     let old = marks(node, m);
     if kind(node) == SINGLE {
@@ -378,6 +382,7 @@ pub(super) fn for_each_live(node: *const Node, mut f: impl FnMut(usize, Word)) {
 }
 
 /// The first non-null offset at or after `from` (a reader's scan).
+#[inline(never)]
 pub(super) fn next_used(node: *const Node, from: usize) -> Option<(usize, Word)> {
     if from >= SLOTS {
         return None;
@@ -408,6 +413,7 @@ pub(super) fn next_used(node: *const Node, from: usize) -> Option<(usize, Word)>
 }
 
 /// The last non-null offset at or before `upto` (a reader's reverse scan).
+#[inline(never)]
 pub(super) fn prev_used(node: *const Node, upto: usize) -> Option<(usize, Word)> {
     if kind(node) == SINGLE {
         let s = single(node);
