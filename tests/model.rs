@@ -1109,6 +1109,12 @@ fn compact_leaves_convert_every_way() {
             *t += n;
         }
     }
+    if cfg!(miri) {
+        // Too few steps under miri to be sure of reaching every conversion
+        // (the normal run asserts it); miri is here for the memory model.
+        println!("conversions under miri: {total:?}");
+        return;
+    }
     let names = [
         "insert-below",
         "grow",
