@@ -823,7 +823,13 @@ impl Walk {
             // SAFETY: loaded from the head under the caller's guard.
             let last = node::max_index(unsafe { NodeRef::from_word(head) }.shift());
             if self.index <= last {
-                return None;
+                // The walk found no node on the way (a head entry, or a top
+                // node that did not reach the index), yet the head read
+                // now reaches it: the tree grew since (a writer lowered it
+                // to a bottom node and grew it back, say). Walk again;
+                // returning here would end a reverse iteration above
+                // entries that were there all along.
+                continue;
             }
             self.index = last;
         }
