@@ -10,7 +10,10 @@
 # 2. the build with `--cfg xradix_loom_broken`, which weakens the head store
 #    that publishes a grown tree (GROW_PUBLISH in src/cursor/write.rs) to
 #    Relaxed: loom must fail the broken_grow_publish model there, and the
-#    script checks that it failed for that reason;
+#    script checks that it failed for that reason; likewise the build with
+#    `--cfg xradix_loom_broken_convert`, which weakens the store that
+#    publishes a converted compact leaf (CONVERT_PUBLISH in
+#    src/node/compact.rs): loom must fail broken_convert_publish there;
 # 3. every model again built with AddressSanitizer (nightly only; skipped
 #    with a clear line where there is no nightly, or with LOOM_ASAN=0).
 #    loom does not see plain memory, so a node or item freed while a
@@ -99,6 +102,26 @@ if XRADIX_LOOM_REPORT=/dev/null "$broken" --nocapture --test-threads=1 >"$log" 2
   sed -n 's/^XRADIX_LOOM_BROKEN_CAUGHT: /  /p' "$log"
 else
   echo "loom (broken): FAILED: the deliberately broken ordering was not caught; output:"
+  tail -n 60 "$log"
+  exit 1
+fi
+
+# --- 2b. the broken conversion must be caught ---------------------------------
+echo "loom: building with --cfg xradix_loom_broken_convert (CONVERT_PUBLISH is Relaxed)"
+RUSTFLAGS="--cfg xradix_loom --cfg crossbeam_loom --cfg xradix_loom_broken_convert" \
+  cargo test -p xradix-loom-tests --release --target-dir "$out-broken-convert" --test broken_convert_publish --no-run \
+  2>"$LOGS/build-broken-convert.txt" || { cat "$LOGS/build-broken-convert.txt"; exit 1; }
+broken=$(binaries "$LOGS/build-broken-convert.txt")
+log="$LOGS/broken-broken_convert_publish.txt"
+# As above: passes only if loom failed the model with a causality violation
+# or the model's own "index 49 lost" assertion.
+if XRADIX_LOOM_REPORT=/dev/null "$broken" --nocapture --test-threads=1 >"$log" 2>&1 &&
+  grep -q '^test result: ok. 1 passed' "$log" &&
+  grep -q 'XRADIX_LOOM_BROKEN_CAUGHT' "$log"; then
+  echo "loom (broken): the Relaxed CONVERT_PUBLISH was caught, as it must be:"
+  sed -n 's/^XRADIX_LOOM_BROKEN_CAUGHT: /  /p' "$log"
+else
+  echo "loom (broken): FAILED: the deliberately broken conversion was not caught; output:"
   tail -n 60 "$log"
   exit 1
 fi

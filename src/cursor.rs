@@ -26,6 +26,7 @@ use core::marker::PhantomData;
 
 use crate::entry::{self, Entry, EntryRef, Word, NULL};
 use crate::mark::Mark;
+use crate::node::NodeRef;
 use crate::sync::{
     AtomicPtr, AtomicU8, CachePadded, Guard, Lock, Ordering, Reclaimer, StatCounter,
 };
@@ -56,6 +57,8 @@ pub(crate) struct WriterSide {
     /// shape (not by mark changes): a writing cursor whose walk was made at
     /// the current version can trust its path without walking again.
     pub(crate) version: StatCounter,
+    /// Conversions of bottom nodes made, per kind (`write::Conversion`).
+    pub(crate) conversions: [StatCounter; write::CONVERSIONS],
 }
 
 impl Root {
@@ -68,6 +71,7 @@ impl Root {
                 lock: Lock::new(),
                 len: StatCounter::new(0),
                 version: StatCounter::new(0),
+                conversions: core::array::from_fn(|_| StatCounter::new(0)),
             }),
         }
     }
@@ -104,7 +108,7 @@ impl Root {
             }
         }
         // SAFETY: the caller's contract.
-        let target = unsafe { self.target(walk, order, !word.is_null()) };
+        let target = unsafe { self.target(walk, order, !word.is_null(), reclaim) };
         let Some(target) = target else {
             // Nothing to erase. (A store always finds its target: the tree
             // was grown for it.)
@@ -170,7 +174,7 @@ impl Root {
             }
             Some(ptr) => {
                 // SAFETY: the caller's contract.
-                let node = unsafe { &*ptr };
+                let node = unsafe { NodeRef::new(ptr) };
                 let bit = 1u64 << walk.offset();
                 if set {
                     node.set_marks(m, bit);

@@ -631,6 +631,20 @@ impl<T: Send + Sync + 'static, V: Value> XArray<T, V> {
             panic!("xradix invariant broken: {e}");
         }
     }
+
+    /// How many times this tree has converted a bottom node from one kind
+    /// to another, by conversion: `[insert_below, grow, grow_to_full,
+    /// to_full_for_siblings]` (docs/sparse-nodes.md). For tests, which
+    /// assert that each conversion happened; not a stable API.
+    ///
+    /// ```
+    /// let xa: xradix::XArray = xradix::XArray::new();
+    /// assert_eq!(xa.conversion_stats(), [0; 4]);
+    /// ```
+    #[doc(hidden)]
+    pub fn conversion_stats(&self) -> [usize; 4] {
+        self.root.conversions()
+    }
 }
 
 macro_rules! write_methods {

@@ -153,6 +153,9 @@ struct Scenario {
     setup: Setup,
     write: Write,
     read: Read,
+    /// Whether the scenario must make every conversion of bottom nodes
+    /// (docs/sparse-nodes.md) at least once: it is there to race them.
+    converts: bool,
 }
 
 /// Keeps the leaf alive: marked entries at `base + 15` and `base + 63`,
@@ -197,6 +200,7 @@ const LOAD_INSIDE: Scenario = Scenario {
         rec.order(&sh.seq, &sh.xa, base + 7);
         rec.mark(&sh.seq, &sh.xa, base + 7, Mark::DIRTY);
     },
+    converts: false,
 };
 
 /// Issue 10, case 3: the order asked while a sibling run is written.
@@ -221,6 +225,7 @@ const ORDER_OF_RUN: Scenario = Scenario {
         rec.order(&sh.seq, &sh.xa, base + 1 + rng.below(7));
         rec.load(&sh.seq, &sh.xa, g, base + 5);
     },
+    converts: false,
 };
 
 /// Issue 10, case 2: iterators over a range that starts inside a
@@ -252,6 +257,7 @@ const RANGE_RESTART: Scenario = Scenario {
         }
         rec.load(&sh.seq, &sh.xa, g, base + 5);
     },
+    converts: false,
 };
 
 /// An index, mostly near the start of a region (or near 2^32 in the
@@ -376,6 +382,79 @@ const RANDOM: Scenario = Scenario {
         }
     },
     read: |sh, rec, g, rng, _| random_reads(sh, rec, g, rng),
+    converts: false,
+};
+
+/// The compact bottom nodes (docs/sparse-nodes.md): writers fill a block
+/// of 64 indices (four bottom nodes with 16-slot nodes) with a count swept
+/// across the class boundaries, at offsets in random order (so stores land
+/// below the highest offset present and rebuild the node), mark some,
+/// now and then store a multi-order entry in it (which turns the node
+/// Full), erase some back to tombstones and often the whole block to
+/// empty, so that the next fill starts from a Single again. Readers load,
+/// ask orders and marks, iterate both ways (marked too) and batch-load
+/// across the blocks meanwhile.
+const SPARSE_CHURN: Scenario = Scenario {
+    name: "sparse_churn",
+    writers: 2,
+    readers: 2,
+    online_model: true,
+    default_ops: (30_000, 300_000),
+    setup: |_, _| {},
+    write: |sh, rng, base| {
+        let block = base + 64 * rng.below(REGION_LEN / 64);
+        let n = rng.pick(&[1u64, 2, 3, 4, 5, 8, 9, 16, 17]);
+        let mut offsets: Vec<u64> = (0..64).collect();
+        for k in (1..offsets.len()).rev() {
+            let j = rng.below(k as u64 + 1) as usize;
+            offsets.swap(k, j);
+        }
+        let offsets = &offsets[..n as usize];
+        for &o in offsets {
+            sh.write(|_, k| Op::Store(block + o, entry(rng, k)));
+            if rng.pct(20) {
+                sh.write(|_, _| Op::SetMark(block + o, rng.pick(&Mark::ALL)));
+            }
+        }
+        if rng.pct(10) {
+            let order = 1 + rng.below(3) as u32;
+            let at = (block + rng.below(64)) & !mask(order);
+            sh.write(|_, k| Op::StoreOrder(at, order, entry(rng, k)));
+        }
+        for &o in offsets {
+            if rng.pct(30) {
+                sh.write(|_, _| Op::Erase(block + o));
+            }
+        }
+        if rng.pct(60) {
+            for o in 0..64 {
+                sh.write(|_, _| Op::Erase(block + o));
+            }
+        }
+    },
+    read: |sh, rec, g, rng, base| {
+        let (seq, xa) = (&sh.seq, &sh.xa);
+        for _ in 0..8 {
+            let i = base + rng.below(REGION_LEN);
+            match rng.below(8) {
+                0..=2 => rec.load(seq, xa, g, i),
+                3 => rec.order(seq, xa, i),
+                4 => rec.mark(seq, xa, i, rng.pick(&Mark::ALL)),
+                5 => {
+                    let many: Vec<u64> = (0..1 + rng.below(16))
+                        .map(|_| base + rng.below(REGION_LEN))
+                        .collect();
+                    rec.load_many(seq, xa, g, &many);
+                }
+                _ => {
+                    let hi = (i + rng.below(128)).min(base + REGION_LEN - 1);
+                    let mark = rng.pct(30).then(|| rng.pick(&Mark::ALL));
+                    rec.iterate(seq, xa, g, i..=hi, mark, rng.pct(50));
+                }
+            }
+        }
+    },
+    converts: true,
 };
 
 // ---------------------------------------------------------------------------
@@ -393,6 +472,9 @@ struct Totals {
     made: [u64; 4],
     report: Report,
     versions: u64,
+    /// Conversions of bottom nodes: insert-below, grow, grow to Full, to
+    /// Full for siblings.
+    conversions: [usize; 4],
     /// With XRADIX_HISTORY_KEEP_GOING: violations per kind, and when each
     /// kind was first seen.
     violations: HashMap<&'static str, u64>,
@@ -438,7 +520,15 @@ fn show_ops(log: &[Op], lo: u32, hi: u32) -> String {
 }
 
 /// One round on a fresh tree; returns the log and the readers' records.
-fn round(sc: &Scenario, seed: u64, base: u64, ops: u64, cap: usize) -> (Vec<Op>, Vec<Rec>) {
+/// One round: the writers' log, the readers' records and the tree's
+/// conversions of bottom nodes (`conversion_stats`).
+fn round(
+    sc: &Scenario,
+    seed: u64,
+    base: u64,
+    ops: u64,
+    cap: usize,
+) -> (Vec<Op>, Vec<Rec>, [usize; 4]) {
     let sh = Shared::new(sc.online_model);
     (sc.setup)(&sh, base);
     let start = Barrier::new(sc.writers + sc.readers);
@@ -479,7 +569,7 @@ fn round(sc: &Scenario, seed: u64, base: u64, ops: u64, cap: usize) -> (Vec<Op>,
     });
     sh.xa.check_invariants();
     let log = std::mem::take(&mut sh.gate.lock().unwrap().log);
-    (log, recs)
+    (log, recs, sh.xa.conversion_stats())
 }
 
 fn run(sc: &Scenario) {
@@ -509,7 +599,10 @@ fn run(sc: &Scenario) {
         let base = REGIONS[t.rounds as usize % 2];
         let round_seed = seed.wrapping_add(t.rounds);
         let ops = (budget - t.ops).min(50_000);
-        let (log, recs) = round(sc, round_seed, base, ops, cap);
+        let (log, recs, conversions) = round(sc, round_seed, base, ops, cap);
+        for (t, n) in t.conversions.iter_mut().zip(conversions) {
+            *t += n;
+        }
         let v = Versions::replay(&log);
         let report = check(&v, &recs);
         t.rounds += 1;
@@ -592,11 +685,21 @@ fn run(sc: &Scenario) {
         );
     }
     eprintln!(
-        "history {}: ok in {:.1} s (seed {seed}): {}",
+        "history {}: ok in {:.1} s (seed {seed}): {}; conversions [insert-below, grow, grow to \
+         Full, to Full for siblings] {:?}",
         sc.name,
         started.elapsed().as_secs_f64(),
-        t.summary()
+        t.summary(),
+        t.conversions
     );
+    if sc.converts {
+        assert!(
+            t.conversions.iter().all(|&n| n > 0),
+            "history {}: not every conversion happened: {:?}",
+            sc.name,
+            t.conversions
+        );
+    }
 }
 
 #[test]
@@ -612,6 +715,11 @@ fn get_order_while_sibling_run_written() {
 #[test]
 fn range_starting_inside_multi_order_entry() {
     run(&RANGE_RESTART);
+}
+
+#[test]
+fn sparse_churn() {
+    run(&SPARSE_CHURN);
 }
 
 #[test]

@@ -10,7 +10,7 @@
 use super::write::FREE_MARK;
 use super::Root;
 use crate::entry;
-use crate::node::{self, CHUNK_SHIFT};
+use crate::node::{self, NodeRef, CHUNK_SHIFT};
 use crate::sync::Ordering;
 
 impl Root {
@@ -28,20 +28,20 @@ impl Root {
             return Some(start.max(1));
         }
         // SAFETY: the lock keeps the tree's nodes alive.
-        let top = unsafe { &*entry::as_node(head) };
+        let top = unsafe { NodeRef::from_word(head) };
         if start > node::max_index(top.shift()) {
             return Some(start);
         }
         // Descend along `start` while the slots we pass contain it, then
         // take the lowest free bit at or after it, climbing when a node has
         // none left.
-        let mut path = [top as *const node::Node; node::MAX_HEIGHT];
+        let mut path = [top.as_ptr(); node::MAX_HEIGHT];
         let mut depth = 1;
         let mut index = start;
         let mut offset = node::offset_of(start, top.shift());
         loop {
             // SAFETY: on the path, under the lock.
-            let n = unsafe { &*path[depth - 1] };
+            let n = unsafe { NodeRef::new(path[depth - 1]) };
             let usable = node::usable_slots(n.shift());
             let bits = if offset < usable {
                 n.marks(FREE_MARK) & node::bit_range(offset, usable - offset)
@@ -54,7 +54,7 @@ impl Root {
                 }
                 depth -= 1;
                 // SAFETY: as above.
-                let parent = unsafe { &*path[depth - 1] };
+                let parent = unsafe { NodeRef::new(path[depth - 1]) };
                 offset = node::offset_of(index, parent.shift()) + 1;
                 continue;
             }

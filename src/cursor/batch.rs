@@ -21,7 +21,7 @@
 use super::walk::lookup;
 use super::Root;
 use crate::entry::{self, Word, NULL, ZERO};
-use crate::node::{self, Node};
+use crate::node::{self, Node, NodeRef};
 use crate::sync::Ordering;
 
 /// Lookups walked together. Enough to keep a core's ~16–24 outstanding
@@ -47,7 +47,7 @@ pub(crate) unsafe fn lookup_batch(root: &Root, indices: &[u64], out: &mut [Word]
         return;
     }
     // SAFETY: loaded from the head under the caller's guard.
-    let top = unsafe { &*entry::as_node(head) };
+    let top = unsafe { NodeRef::from_word(head) };
     let max = node::max_index(top.shift());
     // Every walk starts at this top, and a child's shift is always its
     // parent's less one chunk, so the shift of the node each walk reads at
@@ -91,7 +91,7 @@ pub(crate) unsafe fn lookup_batch(root: &Root, indices: &[u64], out: &mut [Word]
         for k in 0..len_now {
             // SAFETY: a node reached from the head under the guard, and the
             // caller's contract.
-            match unsafe { read_level(root, &*at[k], idx[k], shift, below) } {
+            match unsafe { read_level(root, NodeRef::new(at[k]), idx[k], shift, below) } {
                 Ok(child) => {
                     pos[len] = pos[k];
                     idx[len] = idx[k];
@@ -108,23 +108,36 @@ pub(crate) unsafe fn lookup_batch(root: &Root, indices: &[u64], out: &mut [Word]
 /// (with the slot it will read there already asked for), or the word that
 /// covers `index`, its answer.
 ///
+/// Upper nodes are always Full (compact kinds are bottom nodes only), so
+/// their slot is read with no look at the header. A bottom node may be of a
+/// smaller kind, whose slots follow its header: when the child is a bottom
+/// node, its first line is asked for too (for a Full leaf, the line its
+/// kind byte is read from).
+///
 /// # Safety
 /// `node` was reached from the head under the caller's guard, as for
 /// [`lookup_batch`].
 #[inline(always)]
 unsafe fn read_level(
     root: &Root,
-    node: &Node,
+    node: NodeRef,
     index: u64,
     shift: u32,
     below: u32,
 ) -> Result<*const Node, Word> {
     debug_assert_eq!(node.shift(), shift);
     let offset = node::offset_of(index, shift);
-    let w = node.load(offset);
+    let w = if shift > 0 {
+        node.load_full(offset)
+    } else {
+        node.load(offset)
+    };
     if entry::is_node(w) {
         let child = entry::as_node(w);
         Node::prefetch_slot(child, node::offset_of(index, below));
+        if below == 0 {
+            Node::prefetch(child);
+        }
         return Ok(child);
     }
     if entry::is_internal(w) && w != ZERO {

@@ -19,7 +19,7 @@
 use super::walk::Walk;
 use super::Root;
 use crate::entry::{self, Word, NULL};
-use crate::node::{self, Node, CHUNK_SHIFT, SLOTS};
+use crate::node::{self, Node, NodeRef, CHUNK_SHIFT, SLOTS};
 use crate::sync::{Ordering, Reclaimer};
 use crate::value::Value;
 
@@ -85,10 +85,10 @@ impl<'r, T, V: Value> Bulk<'r, T, V> {
     #[inline]
     fn fill(&mut self, index: u64, word: Word) {
         // SAFETY: our private node, allocated by `push` and not yet linked.
-        let leaf = unsafe { &*self.leaf };
+        let leaf = unsafe { NodeRef::new(self.leaf) };
         // Relaxed: nobody can reach the node until the Release store in
         // `finish` links it.
-        leaf.slots[(index - self.base) as usize].store(word, Ordering::Relaxed);
+        leaf.init_slot((index - self.base) as usize, word);
         self.count += 1;
         self.values += entry::is_value(word) as usize;
         self.last = Some(index);
@@ -107,12 +107,12 @@ impl<'r, T, V: Value> Bulk<'r, T, V> {
             return base == 0 && !w.is_null();
         }
         // SAFETY: nodes in the tree stay allocated under the lock.
-        if base > node::max_index(unsafe { &*entry::as_node(w) }.shift()) {
+        if base > node::max_index(unsafe { NodeRef::from_word(w) }.shift()) {
             return false;
         }
         loop {
             // SAFETY: as above.
-            let node = unsafe { &*entry::as_node(w) };
+            let node = unsafe { NodeRef::from_word(w) };
             if node.shift() == 0 {
                 return true;
             }
@@ -134,7 +134,7 @@ impl<'r, T, V: Value> Bulk<'r, T, V> {
         }
         let leaf = core::mem::replace(&mut self.leaf, core::ptr::null_mut());
         // SAFETY: still private.
-        let node = unsafe { &*leaf };
+        let node = unsafe { NodeRef::new(leaf) };
         node.set_count(self.count);
         node.set_nr_values(self.values);
         // Relaxed: under the lock we read our own stores.
@@ -155,11 +155,11 @@ impl<'r, T, V: Value> Bulk<'r, T, V> {
         // The slot a whole bottom node hangs from, grown and made for as a
         // store of that order would; `block_in_use` found it empty.
         // SAFETY: the lock is held.
-        let target = unsafe { self.root.target(&mut walk, CHUNK_SHIFT, true) };
+        let target = unsafe { self.root.target(&mut walk, CHUNK_SHIFT, true, self.reclaim) };
         match (target, walk.leaf_node()) {
             (Some(t), Some(parent)) => {
                 // SAFETY: on the walk's path, under the lock.
-                let parent = unsafe { &*parent };
+                let parent = unsafe { NodeRef::new(parent) };
                 debug_assert!(t.span == 1 && parent.load(t.offset) == NULL);
                 // Release: the leaf's slots and counts are written before a
                 // reader can reach it.

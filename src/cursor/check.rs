@@ -4,7 +4,8 @@
 //! slots, siblings that form aligned power-of-two runs after their
 //! canonical slot, mark summaries that match the children, free bits that
 //! match the empty slots, a `len` that matches the entries, and a top node
-//! that cannot be shrunk.
+//! that cannot be shrunk; and for the bottom nodes of smaller kinds, their
+//! own layout (`NodeRef::check_layout`).
 
 use alloc::format;
 use alloc::string::String;
@@ -13,7 +14,7 @@ use super::write::FREE_MARK;
 use super::Root;
 use crate::entry::{self, RETRY};
 use crate::mark::MARKS;
-use crate::node::{self, Node, CHUNK_SHIFT, SLOTS};
+use crate::node::{self, NodeRef, CHUNK_SHIFT, SLOTS};
 use crate::sync::Ordering;
 
 impl Root {
@@ -44,7 +45,7 @@ impl Root {
             return Ok(());
         }
         // SAFETY: the lock keeps the tree alive.
-        let top = unsafe { &*entry::as_node(head) };
+        let top = unsafe { NodeRef::from_word(head) };
         if top.shift() % CHUNK_SHIFT != 0 || top.shift() >= 64 {
             return Err(format!("top node has shift {}", top.shift()));
         }
@@ -71,13 +72,24 @@ impl Root {
     }
 
     /// Checks one node and its subtree; returns its entry count.
-    fn check_node(&self, node: &Node, base: u64) -> Result<usize, String> {
+    fn check_node(&self, node: NodeRef, base: u64) -> Result<usize, String> {
         let here = |what: String| {
             format!(
                 "node at shift {} covering from {base:#x}: {what}",
                 node.shift()
             )
         };
+        // A smaller kind: a valid kind byte at shift 0, positions and
+        // positional marks within `present`, no sibling or node words
+        // (`check_layout`); never in a tree that tracks free slots. The
+        // checks below then read it in offset space like any node.
+        node.check_layout().map_err(here)?;
+        if !node.is_full() && self.track_free {
+            return Err(here(format!(
+                "a node of kind {} in a tree that tracks free slots",
+                node.kind()
+            )));
+        }
         let usable = node::usable_slots(node.shift());
         let mut used = 0;
         let mut values = 0;
@@ -119,7 +131,7 @@ impl Root {
             }
             if entry::is_node(w) {
                 // SAFETY: children of a live node are alive under the lock.
-                let child = unsafe { &*entry::as_node(w) };
+                let child = unsafe { NodeRef::from_word(w) };
                 if child.shift() + CHUNK_SHIFT != node.shift() {
                     return Err(here(format!(
                         "child in slot {i} has shift {}",
@@ -195,7 +207,7 @@ impl Root {
                 let w = node.load(i);
                 if entry::is_node(w) {
                     // SAFETY: as above.
-                    let child = unsafe { &*entry::as_node(w) };
+                    let child = unsafe { NodeRef::from_word(w) };
                     let free = child.marks(FREE_MARK) != 0;
                     if free != (node.marks(FREE_MARK) & (1 << i) != 0) {
                         return Err(here(format!(

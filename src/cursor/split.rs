@@ -23,7 +23,7 @@ use super::Root;
 use crate::entry::{self, Word};
 use crate::error::{Error, InvalidInput};
 use crate::mark::MARKS;
-use crate::node::{self, Node, CHUNK_SHIFT, SLOTS};
+use crate::node::{self, Node, NodeRef, CHUNK_SHIFT, SLOTS};
 use crate::sync::{Ordering, Reclaimer};
 
 /// The most nodes one `split` call allocates: 65,536 nodes is 34 MiB.
@@ -67,7 +67,7 @@ impl Root {
             return Ok(());
         };
         // SAFETY: on the path, under the lock.
-        let node = unsafe { &*ptr };
+        let node = unsafe { NodeRef::new(ptr) };
         let (canonical, span) = node.entry_span(walk.offset());
         let level = order - order % CHUNK_SHIFT;
         let mut marks = [false; MARKS];
@@ -141,16 +141,16 @@ impl Root {
 fn build<T>(shift: u32, level: u32, order: u32, w: Word, marks: &[bool; MARKS]) -> *mut Node {
     let ptr = Node::alloc(shift);
     // SAFETY: fresh from `alloc`, not yet shared.
-    let node = unsafe { &*ptr };
+    let node = unsafe { NodeRef::new(ptr) };
     // Relaxed stores: nobody can see this node until the Release store
     // that links it.
     if shift == level {
         let piece = 1usize << (order - level);
         for c in (0..SLOTS).step_by(piece) {
             share::<T>(w);
-            node.slots[c].store(w, Ordering::Relaxed);
+            node.init_slot(c, w);
             for s in c + 1..c + piece {
-                node.slots[s].store(entry::sibling(c), Ordering::Relaxed);
+                node.init_slot(s, entry::sibling(c));
             }
             for (m, &marked) in marks.iter().enumerate() {
                 if marked {
@@ -164,7 +164,7 @@ fn build<T>(shift: u32, level: u32, order: u32, w: Word, marks: &[bool; MARKS]) 
     } else {
         for i in 0..SLOTS {
             let child = build::<T>(shift - CHUNK_SHIFT, level, order, w, marks);
-            node.slots[i].store(entry::node_word(child), Ordering::Relaxed);
+            node.init_slot(i, entry::node_word(child));
         }
         for (m, &marked) in marks.iter().enumerate() {
             if marked {

@@ -13,7 +13,7 @@
 use super::write::FREE_MARK;
 use super::Root;
 use crate::entry;
-use crate::node::{self, Node};
+use crate::node::{self, Node, NodeRef};
 use crate::sync::Ordering;
 
 impl Root {
@@ -48,7 +48,7 @@ impl Root {
             return 1;
         }
         // SAFETY: the lock keeps the tree alive.
-        let top = unsafe { &*entry::as_node(head) };
+        let top = unsafe { NodeRef::from_word(head) };
         if start > node::max_index(top.shift()) {
             return 0;
         }
@@ -72,17 +72,33 @@ impl Root {
 
 /// Tags the entries of the subtree `node`, whose first index is `base`,
 /// that meet `start ..= end` (which lies within the subtree).
-fn tag_node(node: &Node, base: u64, start: u64, end: u64, from: usize, to: Option<usize>) -> usize {
+fn tag_node(
+    node: NodeRef,
+    base: u64,
+    start: u64,
+    end: u64,
+    from: usize,
+    to: Option<usize>,
+) -> usize {
     let shift = node.shift();
     let mut lo = ((start - base) >> shift) as usize;
     let hi = ((end - base) >> shift) as usize;
-    if lo > 0 {
-        if let Some(canonical) = entry::as_sibling(node.load(lo)) {
+    // One kind check per node: a Full node (every node above the bottom
+    // level) is read with no check per bitmap and slot. A smaller kind
+    // holds no siblings.
+    let full = node.is_full();
+    if lo > 0 && full {
+        if let Some(canonical) = entry::as_sibling(node.load_full(lo)) {
             // An entry that begins before the range but reaches into it.
             lo = canonical;
         }
     }
-    let bits = node.marks(from) & node::bit_range(lo, hi - lo + 1);
+    let marks = if full {
+        node.marks_full(from)
+    } else {
+        node.marks_small(from)
+    };
+    let bits = marks & node::bit_range(lo, hi - lo + 1);
     if bits == 0 {
         return 0;
     }
@@ -99,7 +115,7 @@ fn tag_node(node: &Node, base: u64, start: u64, end: u64, from: usize, to: Optio
     while rest != 0 {
         let i = rest.trailing_zeros() as usize;
         rest &= rest - 1;
-        let w = node.load(i);
+        let w = node.load_full(i);
         if entry::is_node(w) {
             Node::prefetch(entry::as_node(w));
         }
@@ -110,10 +126,10 @@ fn tag_node(node: &Node, base: u64, start: u64, end: u64, from: usize, to: Optio
     while rest != 0 {
         let i = rest.trailing_zeros() as usize;
         rest &= rest - 1;
-        let w = node.load(i);
+        let w = node.load_full(i);
         if entry::is_node(w) {
             // SAFETY: children of a live node are alive under the lock.
-            let child = unsafe { &*entry::as_node(w) };
+            let child = unsafe { NodeRef::from_word(w) };
             let child_base = node::slot_start(base, shift, i);
             let child_last = child_base | node::low_mask(shift);
             let n = tag_node(

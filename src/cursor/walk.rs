@@ -29,7 +29,7 @@ use core::mem::MaybeUninit;
 
 use super::Root;
 use crate::entry::{self, Word, NULL, RETRY, ZERO};
-use crate::node::{self, Node, CHUNK_SHIFT, MAX_HEIGHT};
+use crate::node::{self, Node, NodeRef, CHUNK_SHIFT, MAX_HEIGHT};
 use crate::sync::{self, Ordering};
 
 /// What a scan is looking for.
@@ -89,12 +89,12 @@ pub(crate) unsafe fn lookup(root: &Root, index: u64) -> Word {
             return if index == 0 { w } else { NULL };
         }
         // SAFETY: loaded from the head under the caller's guard or lock.
-        if index > node::max_index(unsafe { &*entry::as_node(w) }.shift()) {
+        if index > node::max_index(unsafe { NodeRef::from_word(w) }.shift()) {
             return NULL;
         }
         while entry::is_node(w) {
             // SAFETY: loaded from a live slot under the caller's guard.
-            let node = unsafe { &*entry::as_node(w) };
+            let node = unsafe { NodeRef::from_word(w) };
             // A sibling is followed to its canonical slot under the node's
             // change count (see `Node::read_covering`).
             let Some((_, covering, _)) =
@@ -157,7 +157,7 @@ unsafe fn lookup_with(
     root: &Root,
     index: u64,
     count_span: bool,
-    extra: impl Fn(Option<&Node>, usize, usize) -> usize,
+    extra: impl Fn(Option<NodeRef>, usize, usize) -> usize,
 ) -> (Word, u32, usize) {
     'walk: loop {
         // Acquire: pairs with the Release store that published the head.
@@ -170,12 +170,12 @@ unsafe fn lookup_with(
             };
         }
         // SAFETY: loaded from the head under the caller's guard or lock.
-        if index > node::max_index(unsafe { &*entry::as_node(w) }.shift()) {
+        if index > node::max_index(unsafe { NodeRef::from_word(w) }.shift()) {
             return (NULL, 0, 0);
         }
         loop {
             // SAFETY: loaded from a live slot under the caller's guard.
-            let node = unsafe { &*entry::as_node(w) };
+            let node = unsafe { NodeRef::from_word(w) };
             let offset = node::offset_of(index, node.shift());
             let Some(s) = node.read_begin() else {
                 sync::spin_hint();
@@ -270,8 +270,10 @@ impl Walk {
         }
         let ptr = self.node_at(self.depth - 1);
         // SAFETY: the path's nodes stay allocated while the walk is used.
-        let node = unsafe { &*ptr };
-        if node.shift() == 0 && node::offset_of(self.index, 0) == self.offset {
+        let node = unsafe { NodeRef::new(ptr) };
+        // Only a Full leaf: its fast paths read slots by offset with no kind
+        // check. A smaller leaf takes the scans, which ask the node.
+        if node.shift() == 0 && node.is_full() && node::offset_of(self.index, 0) == self.offset {
             self.leaf = ptr;
             self.leaf_base = self.index - self.offset as u64;
         }
@@ -293,14 +295,14 @@ impl Walk {
         }
         // SAFETY: `leaf` was on the walk's path, made under the caller's
         // guard or lock, which keeps it allocated.
-        let node = unsafe { &*self.leaf };
+        let node = unsafe { NodeRef::new(self.leaf) };
         let mut i = self.offset;
         loop {
             i += 1;
             if i >= node::SLOTS {
                 return None;
             }
-            let w = node.load(i);
+            let w = node.load_full(i);
             if w.is_null() {
                 continue;
             }
@@ -365,6 +367,14 @@ impl Walk {
         self.depth += 1;
     }
 
+    /// Replaces the deepest node of the path (a writer that converted it).
+    #[inline]
+    pub(crate) fn replace_last(&mut self, node: *const Node) {
+        debug_assert!(self.depth > 0);
+        self.path[self.depth - 1].write(node);
+        self.leaf = core::ptr::null();
+    }
+
     /// The step of [`Cursor::next`](crate::Cursor::next) (or `prev`, when
     /// `forward` is off) inside the armed bottom node: the slot beside the
     /// walk's, whatever it holds (a hole included), for the kernel's inline
@@ -379,7 +389,7 @@ impl Walk {
             return None;
         }
         // SAFETY: as in `next_in_leaf`.
-        let node = unsafe { &*self.leaf };
+        let node = unsafe { NodeRef::new(self.leaf) };
         let i = if forward {
             self.offset.wrapping_add(1)
         } else {
@@ -388,7 +398,7 @@ impl Walk {
         if i >= node::SLOTS {
             return None;
         }
-        let w = node.load(i);
+        let w = node.load_full(i);
         if entry::is_internal(w) && w != ZERO {
             return None;
         }
@@ -409,14 +419,14 @@ impl Walk {
             return None;
         }
         // SAFETY: as in `next_in_leaf`.
-        let node = unsafe { &*self.leaf };
+        let node = unsafe { NodeRef::new(self.leaf) };
         let mut i = self.offset;
         loop {
             if i == 0 {
                 return None;
             }
             i -= 1;
-            let w = node.load(i);
+            let w = node.load_full(i);
             if w.is_null() {
                 continue;
             }
@@ -490,7 +500,7 @@ impl Walk {
             let ptr = entry::as_node(w);
             // SAFETY: `w` was loaded from the head or a slot while the
             // caller's guard (or the lock) keeps its node allocated.
-            let node = unsafe { &*ptr };
+            let node = unsafe { NodeRef::new(ptr) };
             if self.depth == 0 && self.index > node::max_index(node.shift()) {
                 self.settle(0, NULL);
                 return NULL;
@@ -545,7 +555,7 @@ impl Walk {
         self.index = index;
         if self.fresh && self.depth > 0 {
             // SAFETY: the path was built under the caller's guard or lock.
-            let node = unsafe { &*self.node_at(self.depth - 1) };
+            let node = unsafe { NodeRef::new(self.node_at(self.depth - 1)) };
             if (old ^ index) & !node::low_mask(node.shift() + CHUNK_SHIFT) == 0 {
                 let offset = node::offset_of(index, node.shift());
                 if let Some((offset, w, _)) = node.read_covering(offset, false) {
@@ -577,7 +587,7 @@ impl Walk {
                 return 0;
             };
             // SAFETY: the caller's contract.
-            let node = unsafe { &*ptr };
+            let node = unsafe { NodeRef::new(ptr) };
             let offset = node::offset_of(self.index, node.shift());
             if let Some((canonical, w, span)) = node.read_covering(offset, true) {
                 if canonical == self.offset && w == self.entry {
@@ -599,7 +609,7 @@ impl Walk {
         match self.leaf_node() {
             Some(ptr) if !self.entry.is_null() => {
                 // SAFETY: the caller's contract.
-                let node = unsafe { &*ptr };
+                let node = unsafe { NodeRef::new(ptr) };
                 let (_, span) = node.entry_span(self.offset);
                 node.shift() + span.trailing_zeros()
             }
@@ -615,7 +625,7 @@ impl Walk {
         match self.leaf_node() {
             Some(ptr) => {
                 // SAFETY: the caller's contract.
-                let node = unsafe { &*ptr };
+                let node = unsafe { NodeRef::new(ptr) };
                 let first = node::slot_start(self.index, node.shift(), self.offset);
                 // SAFETY: as above.
                 let order = unsafe { self.order_locked() };
@@ -633,7 +643,7 @@ impl Walk {
             Some(ptr) => {
                 // SAFETY: the path's nodes stay allocated while the walk is
                 // used (the guard or the lock of every caller).
-                let node = unsafe { &*ptr };
+                let node = unsafe { NodeRef::new(ptr) };
                 node::slot_start(self.index, node.shift(), self.offset)
             }
             None => self.index,
@@ -647,7 +657,7 @@ impl Walk {
     pub(crate) unsafe fn is_marked(&self, root: &Root, mark: usize) -> bool {
         match self.leaf_node() {
             // SAFETY: the caller's contract.
-            Some(ptr) => unsafe { &*ptr }.marks(mark) & (1 << self.offset) != 0,
+            Some(ptr) => unsafe { NodeRef::new(ptr) }.marks(mark) & (1 << self.offset) != 0,
             None => root.marks.load(Ordering::Relaxed) & (1 << mark) != 0,
         }
     }
@@ -700,22 +710,34 @@ impl Walk {
             return None;
         }
         // SAFETY: the path was built under the caller's guard or lock.
-        let node = unsafe { &*self.node_at(self.depth - 1) };
+        let node = unsafe { NodeRef::new(self.node_at(self.depth - 1)) };
         let next = self.offset + 1;
         if next >= node::SLOTS {
             return None;
         }
+        // One kind check for the node: a Full one's bitmap and slot are
+        // read directly.
+        let full = node.is_full();
         let i = match want.mark {
             None => next,
             Some(m) => {
-                let bits = node.marks(m as usize) & (u64::MAX << next);
+                let marks = if full {
+                    node.marks_full(m as usize)
+                } else {
+                    node.marks_small(m as usize)
+                };
+                let bits = marks & (u64::MAX << next);
                 if bits == 0 {
                     return None;
                 }
                 bits.trailing_zeros() as usize
             }
         };
-        let w = node.load(i);
+        let w = if full {
+            node.load_full(i)
+        } else {
+            node.load_small(i)
+        };
         if !(entry::is_value(w) || entry::is_item(w)) {
             return None;
         }
@@ -799,9 +821,15 @@ impl Walk {
                 continue;
             }
             // SAFETY: loaded from the head under the caller's guard.
-            let last = node::max_index(unsafe { &*entry::as_node(head) }.shift());
+            let last = node::max_index(unsafe { NodeRef::from_word(head) }.shift());
             if self.index <= last {
-                return None;
+                // The walk found no node on the way (a head entry, or a top
+                // node that did not reach the index), yet the head read
+                // now reaches it: the tree grew since (a writer lowered it
+                // to a bottom node and grew it back, say). Walk again;
+                // returning here would end a reverse iteration above
+                // entries that were there all along.
+                continue;
             }
             self.index = last;
         }
@@ -847,7 +875,7 @@ impl Walk {
         self.leaf = core::ptr::null();
         loop {
             // SAFETY: the path was built under the caller's guard or lock.
-            let node = unsafe { &*self.node_at(self.depth - 1) };
+            let node = unsafe { NodeRef::new(self.node_at(self.depth - 1)) };
             let mut found = None;
             if offset < node::SLOTS {
                 match want.mark {
@@ -858,16 +886,7 @@ impl Walk {
                             found = Some((i, node.load(i)));
                         }
                     }
-                    None => {
-                        for i in (0..=offset).rev() {
-                            let w = node.load(i);
-                            if w.is_null() {
-                                continue;
-                            }
-                            found = Some((i, w));
-                            break;
-                        }
-                    }
+                    None => found = node.prev_used(offset),
                 }
             }
             // A sibling: what covers it, and how far, read as one snapshot
@@ -895,7 +914,7 @@ impl Walk {
                 }
                 self.depth -= 1;
                 // SAFETY: as above.
-                let parent = unsafe { &*self.node_at(self.depth - 1) };
+                let parent = unsafe { NodeRef::new(self.node_at(self.depth - 1)) };
                 offset = node::offset_of(self.index, parent.shift()).wrapping_sub(1);
                 continue;
             };
@@ -995,7 +1014,7 @@ impl Walk {
         // have turned the slots between into entries of their own, which
         // lie behind the walk. Starting there keeps the walk going forward.
         // SAFETY: the path was built under the caller's guard or lock.
-        let node = unsafe { &*self.node_at(self.depth - 1) };
+        let node = unsafe { NodeRef::new(self.node_at(self.depth - 1)) };
         let own = node::offset_of(self.index, node.shift());
         // SAFETY: the caller's contract.
         unsafe { self.scan(own.max(self.offset) + 1, max, want) }
@@ -1008,32 +1027,33 @@ impl Walk {
     unsafe fn scan(&mut self, mut offset: usize, max: u64, want: Want) -> Scan {
         loop {
             // SAFETY: the path was built under the caller's guard or lock.
-            let node = unsafe { &*self.node_at(self.depth - 1) };
+            let node = unsafe { NodeRef::new(self.node_at(self.depth - 1)) };
             // Slots past the top of the index space (in a top node at shift
             // 60) are always empty and unmarked, so every node is scanned to
             // SLOTS.
             let mut found = None;
             if offset < node::SLOTS {
                 match want.mark {
-                    Some(m) => {
-                        let bits = node.marks(m as usize) & (u64::MAX << offset);
+                    // A Full node (every node above the bottom level) is
+                    // read with no kind check per bitmap and slot.
+                    Some(m) if node.is_full() => {
+                        let bits = node.marks_full(m as usize) & (u64::MAX << offset);
                         if bits != 0 {
                             let i = bits.trailing_zeros() as usize;
-                            found = Some((i, node.load(i)));
+                            found = Some((i, node.load_full(i)));
                             if node.shift() > 0 {
                                 prefetch_marked_children(node, bits & (bits - 1));
                             }
                         }
                     }
-                    None => {
-                        for i in offset..node::SLOTS {
-                            let w = node.load(i);
-                            if !w.is_null() && !entry::is_sibling(w) {
-                                found = Some((i, w));
-                                break;
-                            }
+                    Some(m) => {
+                        let bits = node.marks_small(m as usize) & (u64::MAX << offset);
+                        if bits != 0 {
+                            let i = bits.trailing_zeros() as usize;
+                            found = Some((i, node.load_small(i)));
                         }
                     }
+                    None => found = node.next_used(offset),
                 }
             }
             let Some((i, w)) = found else {
@@ -1056,7 +1076,7 @@ impl Walk {
                 // (`self.index` still lies under this node).
                 self.depth -= 1;
                 // SAFETY: as above.
-                let parent = unsafe { &*self.node_at(self.depth - 1) };
+                let parent = unsafe { NodeRef::new(self.node_at(self.depth - 1)) };
                 offset = node::offset_of(self.index, parent.shift()) + 1;
                 continue;
             };
@@ -1078,8 +1098,8 @@ impl Walk {
             }
             if want.accepts(w) {
                 self.settle(i, w);
-                if node.shift() == 0 {
-                    self.leaf = node;
+                if node.shift() == 0 && node.is_full() {
+                    self.leaf = node.as_ptr();
                     self.leaf_base = start - i as u64;
                 }
                 return Scan::Found(w);
@@ -1095,14 +1115,15 @@ impl Walk {
 /// visits sparse marks takes one cache miss per child, and this lets the
 /// next ones overlap with it.
 #[inline]
-fn prefetch_marked_children(node: &Node, mut bits: u64) {
+fn prefetch_marked_children(node: NodeRef, mut bits: u64) {
     for _ in 0..PREFETCH_AHEAD {
         if bits == 0 {
             return;
         }
         let i = bits.trailing_zeros() as usize;
         bits &= bits - 1;
-        let w = node.load(i);
+        // Only nodes above the bottom level have children: Full nodes.
+        let w = node.load_full(i);
         if entry::is_node(w) {
             Node::prefetch(entry::as_node(w));
         }

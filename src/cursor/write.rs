@@ -24,7 +24,7 @@ use super::walk::Walk;
 use super::Root;
 use crate::entry::{self, Word, NULL, RETRY};
 use crate::mark::MARKS;
-use crate::node::{self, Node, CHUNK_SHIFT};
+use crate::node::{self, Node, NodeRef, CHUNK_SHIFT};
 use crate::sync::{Ordering, Reclaimer};
 
 /// The ordering of the head store that publishes a grown tree: Release,
@@ -33,6 +33,25 @@ use crate::sync::{Ordering, Reclaimer};
 const GROW_PUBLISH: Ordering = Ordering::Release;
 #[cfg(xradix_loom_broken)]
 const GROW_PUBLISH: Ordering = Ordering::Relaxed;
+
+/// The conversions of bottom nodes between kinds, counted per tree so that
+/// tests can tell each one happened ([`Root::conversions`]).
+#[derive(Clone, Copy)]
+pub(crate) enum Conversion {
+    /// A rebuild at the same class or a smaller one (tombstones dropped):
+    /// the store's offset lay below the highest one present.
+    InsertBelow = 0,
+    /// A rebuild at a larger compact class.
+    Grow = 1,
+    /// A rebuild into a Full node: more entries than the largest compact
+    /// class holds.
+    GrowToFull = 2,
+    /// A rebuild into a Full node for an entry that needs sibling slots.
+    ToFull = 3,
+}
+
+/// How many kinds of [`Conversion`] there are.
+pub(crate) const CONVERSIONS: usize = 4;
 
 /// The free-tracking mark of trees made with `Flags::ALLOC`.
 pub(crate) const FREE_MARK: usize = 0;
@@ -71,13 +90,18 @@ impl Root {
     /// lies in a larger entry, the target is that whole entry (a store
     /// keeps its order). `None` when `create` is off and there is nothing.
     ///
+    /// When `create` is set, a bottom node of a smaller kind that cannot
+    /// take the store in place is converted first (see [`Root::convert`]),
+    /// so the target always fits.
+    ///
     /// # Safety
-    /// The tree's lock is held; `guard` is pinned to its collector.
+    /// The tree's lock is held.
     pub(crate) unsafe fn target(
         &self,
         walk: &mut Walk,
         order: u32,
         create: bool,
+        reclaim: &Reclaimer<'_>,
     ) -> Option<Target> {
         let index = walk.index;
         let level = order - order % CHUNK_SHIFT;
@@ -98,14 +122,15 @@ impl Root {
         loop {
             let ptr = entry::as_node(w);
             // SAFETY: nodes in the tree stay allocated while we hold the lock.
-            let node = unsafe { &*ptr };
+            let mut node = unsafe { NodeRef::new(ptr) };
             if walk.depth() == 0 && index > node::max_index(node.shift()) {
                 return None;
             }
             walk.push(ptr);
             let offset = node::offset_of(index, node.shift());
-            w = node.load(offset);
             if node.shift() > level {
+                // Above the bottom level every node is Full.
+                w = node.load_full(offset);
                 if entry::is_node(w) {
                     continue;
                 }
@@ -113,7 +138,11 @@ impl Root {
                     if !create {
                         return None;
                     }
-                    let child = self.new_node(node.shift() - CHUNK_SHIFT);
+                    let child = if node.shift() == CHUNK_SHIFT {
+                        self.new_leaf(walk, offset, index, order)
+                    } else {
+                        self.new_node(node.shift() - CHUNK_SHIFT)
+                    };
                     node.publish(offset, entry::node_word(child));
                     node.set_count(node.count() + 1);
                     w = entry::node_word(child);
@@ -128,6 +157,17 @@ impl Root {
                     span,
                 });
             }
+            if create && !node.is_full() {
+                // A bottom node of a smaller kind: it takes the store in
+                // place, or is converted to a node that does. Entries that
+                // need sibling slots live in Full nodes only.
+                let to_full = order > 0;
+                if to_full || !node.can_take(offset) {
+                    // SAFETY: the lock is held; the walk's path is live.
+                    node = unsafe { self.convert(walk, node, offset, to_full, reclaim) };
+                }
+            }
+            w = node.load(offset);
             let want = 1usize << (order - level);
             let (canonical, span) = if entry::is_leaf(w) || entry::is_sibling(w) {
                 node.entry_span(offset)
@@ -145,7 +185,13 @@ impl Root {
             } else {
                 Target { offset, span: want }
             };
-            walk.settle(target.offset, node.load(target.offset));
+            // Under the lock slot `offset` still holds `w`.
+            let at = if target.offset == offset {
+                w
+            } else {
+                node.load(target.offset)
+            };
+            walk.settle(target.offset, at);
             return Some(target);
         }
     }
@@ -163,13 +209,13 @@ impl Root {
             return false;
         }
         // SAFETY: nodes in the tree stay allocated while we hold the lock.
-        let top = unsafe { &*entry::as_node(w) };
+        let top = unsafe { NodeRef::from_word(w) };
         if top.shift() < level || index > node::max_index(top.shift()) {
             return false;
         }
         loop {
             // SAFETY: as above.
-            let node = unsafe { &*entry::as_node(w) };
+            let node = unsafe { NodeRef::from_word(w) };
             if node.shift() <= level {
                 return true;
             }
@@ -186,10 +232,128 @@ impl Root {
         let ptr = Node::alloc(shift);
         if self.track_free {
             // SAFETY: `ptr` is fresh from `alloc` and not yet shared.
-            let node = unsafe { &*ptr };
+            let node = unsafe { NodeRef::new(ptr) };
             node.set_marks(FREE_MARK, node::low_mask(node::usable_slots(shift) as u32));
         }
         ptr
+    }
+
+    /// A new bottom node under slot `offset` of the deepest node of the
+    /// walk's path (at shift `CHUNK_SHIFT`), for a store of `order`
+    /// at `index`: a Single for `index`, unless the tree tracks free slots
+    /// (ALLOC trees keep Full nodes only), the entry needs sibling slots,
+    /// or the bottom node just before or after it in index order is Full.
+    /// That last rule makes a dense fill, ascending or descending, build
+    /// Full leaves at once (exactly today's tree) instead of growing each
+    /// one through the compact classes.
+    fn new_leaf(&self, walk: &Walk, offset: usize, index: u64, order: u32) -> *mut Node {
+        if self.track_free || order > 0 {
+            return self.new_node(0);
+        }
+        // The nearest bottom node before (or after) the new one in index
+        // order: up the path to the first ancestor with a neighbouring slot,
+        // then down its edge. Only the first store into a new region of the
+        // tree pays this climb.
+        let beside = |forward: bool| -> bool {
+            let mut d = walk.depth();
+            let mut at = offset;
+            let mut w = loop {
+                let next = if forward {
+                    at.checked_add(1).filter(|&o| o < node::SLOTS)
+                } else {
+                    at.checked_sub(1)
+                };
+                if let Some(o) = next {
+                    // SAFETY: on the walk's path, under the lock.
+                    break unsafe { NodeRef::new(walk.node_at(d - 1)) }.load(o);
+                }
+                if d < 2 {
+                    return false;
+                }
+                d -= 1;
+                // SAFETY: as above.
+                at = node::offset_of(index, unsafe { NodeRef::new(walk.node_at(d - 1)) }.shift());
+            };
+            while entry::is_node(w) {
+                // SAFETY: a node of the tree, under the lock.
+                let n = unsafe { NodeRef::from_word(w) };
+                if n.shift() == 0 {
+                    return n.is_full();
+                }
+                w = n.load(if forward { 0 } else { node::SLOTS - 1 });
+            }
+            false
+        };
+        if beside(false) || beside(true) {
+            return self.new_node(0);
+        }
+        Node::alloc_single(node::offset_of(index, 0))
+    }
+
+    /// Replaces `old`, the bottom node of the walk's path (of a smaller
+    /// kind), with a copy that can take a store at `offset`: the smallest
+    /// class with room for one more entry and a position for `offset`
+    /// (insert-below, grow), or a Full node when `to_full` is set (an
+    /// entry needing sibling slots) or no compact class is big enough.
+    ///
+    /// The copy is complete (entries, marks, counts) before one Release
+    /// store links it where `old` was, so a reader sees the old node or the
+    /// new one, whole. Then every non-null slot of `old` becomes a retry
+    /// entry, so that a reader still inside it walks again (and finds the
+    /// copy), and `old` goes to the collector as a shell: its entries now
+    /// belong to the copy. Mark summaries above do not change, since the
+    /// copy carries the same marks. Returns the copy, now on the path.
+    ///
+    /// # Safety
+    /// The lock is held; `old` is the deepest node of the walk's path.
+    unsafe fn convert(
+        &self,
+        walk: &mut Walk,
+        old: NodeRef,
+        offset: usize,
+        to_full: bool,
+        reclaim: &Reclaimer<'_>,
+    ) -> NodeRef {
+        // The old node will be retired: pin before the first store (see
+        // `Reclaimer::prepare`). No store of this change came before: a
+        // node to convert existed already, so `target` made nothing above.
+        reclaim.prepare();
+        let new = old.rebuild(offset, to_full);
+        let word = entry::node_word(new);
+        // SAFETY: fresh from `rebuild`; it is linked below and stays
+        // allocated while we hold the lock.
+        let copy = unsafe { NodeRef::new(new) };
+        let stat = if to_full {
+            Conversion::ToFull
+        } else if copy.is_full() {
+            Conversion::GrowToFull
+        } else if copy.capacity() > old.capacity() {
+            Conversion::Grow
+        } else {
+            Conversion::InsertBelow
+        };
+        let d = walk.depth();
+        if d == 1 {
+            // CONVERT_PUBLISH is Release (Relaxed only in the deliberately
+            // broken loom build): the copy is complete before a reader can
+            // reach it.
+            self.head.store(word, node::CONVERT_PUBLISH);
+        } else {
+            // SAFETY: the path above is live under the lock.
+            let parent = unsafe { NodeRef::new(walk.node_at(d - 2)) };
+            let at = node::offset_of(walk.index, parent.shift());
+            parent.publish_with(at, word, node::CONVERT_PUBLISH);
+        }
+        old.retry_all();
+        let ptr = old.as_ptr().cast_mut();
+        // SAFETY: unlinked just now; its entries live on in the copy, so
+        // only the node itself is freed, after every reader that may still
+        // be inside it has unpinned.
+        unsafe { reclaim.guard().defer_unchecked(move || Node::free(ptr)) };
+        walk.replace_last(new);
+        self.bump_version();
+        self.count_conversion(stat);
+        copy
     }
 
     /// Adds levels on top until the tree reaches `index` with a node at
@@ -211,7 +375,7 @@ impl Root {
                 return;
             } else if entry::is_node(head) {
                 // SAFETY: the head node is alive while we hold the lock.
-                let top = unsafe { &*entry::as_node(head) };
+                let top = unsafe { NodeRef::from_word(head) };
                 if top.shift() >= level && index <= node::max_index(top.shift()) {
                     return;
                 }
@@ -224,8 +388,8 @@ impl Root {
             };
             let ptr = self.new_node(shift);
             // SAFETY: fresh, not yet shared.
-            let top = unsafe { &*ptr };
-            top.slots[0].store(head, Ordering::Relaxed);
+            let top = unsafe { NodeRef::new(ptr) };
+            top.init_slot(0, head);
             top.set_count(1);
             top.set_nr_values(entry::is_value(head) as usize);
             let root_marks = self.marks.load(Ordering::Relaxed);
@@ -237,7 +401,7 @@ impl Root {
             if self.track_free {
                 let old_top_has_free = entry::is_node(head)
                     // SAFETY: the old top is alive while we hold the lock.
-                    && unsafe { &*entry::as_node(head) }.marks(FREE_MARK) != 0;
+                    && unsafe { NodeRef::from_word(head) }.marks(FREE_MARK) != 0;
                 if !old_top_has_free {
                     top.clear_marks(FREE_MARK, 1);
                 }
@@ -283,7 +447,7 @@ impl Root {
             return Replaced { old };
         };
         // SAFETY: nodes on the path are alive while we hold the lock.
-        let node = unsafe { &*ptr };
+        let node = unsafe { NodeRef::new(ptr) };
         let Target { offset, span } = target;
         if span == 1 {
             let old = node.load(offset);
@@ -314,7 +478,7 @@ impl Root {
             }
             if entry::is_node(w) {
                 // SAFETY: a child of a live node, under the lock.
-                let child = unsafe { &*entry::as_node(w) };
+                let child = unsafe { NodeRef::from_word(w) };
                 removed += count_entries(child);
                 if old.is_null() {
                     old = first_leaf(child);
@@ -429,7 +593,7 @@ impl Root {
     unsafe fn replace_one<T>(
         &self,
         walk: &mut Walk,
-        node: &Node,
+        node: NodeRef,
         offset: usize,
         old: Word,
         new: Word,
@@ -503,7 +667,7 @@ impl Root {
     ///
     /// # Safety
     /// The lock is held; `node` is the deepest node of the walk's path.
-    unsafe fn after_erase(&self, walk: &Walk, node: &Node, reclaim: &Reclaimer<'_>) {
+    unsafe fn after_erase(&self, walk: &Walk, node: NodeRef, reclaim: &Reclaimer<'_>) {
         if node.count() == 0 {
             // SAFETY: the caller's contract.
             unsafe { self.delete_empty(walk, reclaim) };
@@ -522,7 +686,7 @@ impl Root {
         while d > 0 {
             let ptr = walk.node_at(d - 1);
             // SAFETY: the caller's contract.
-            let node = unsafe { &*ptr };
+            let node = unsafe { NodeRef::new(ptr) };
             if node.count() != 0 {
                 return;
             }
@@ -533,7 +697,7 @@ impl Root {
                 self.head.store(NULL, Ordering::Release);
             } else {
                 // SAFETY: the caller's contract.
-                let parent = unsafe { &*walk.node_at(d - 2) };
+                let parent = unsafe { NodeRef::new(walk.node_at(d - 2)) };
                 let offset = node::offset_of(walk.index, parent.shift());
                 parent.publish(offset, NULL);
                 parent.set_count(parent.count() - 1);
@@ -565,7 +729,7 @@ impl Root {
             }
             let ptr = entry::as_node(head);
             // SAFETY: the head node is alive under the lock.
-            let top = unsafe { &*ptr };
+            let top = unsafe { NodeRef::new(ptr) };
             if top.count() != 1 {
                 return;
             }
@@ -582,11 +746,24 @@ impl Root {
             self.head.store(w, Ordering::Release);
             // Release: a reader that finds the retry entry and walks again
             // from the head then sees the new head stored above.
-            top.slots[0].store(RETRY, Ordering::Release);
+            top.publish(0, RETRY);
             let ptr = ptr.cast_mut();
             // SAFETY: unlinked; the free waits for pinned readers.
             unsafe { reclaim.guard().defer_unchecked(move || Node::free(ptr)) };
         }
+    }
+
+    /// Counts one conversion. Writers only.
+    fn count_conversion(&self, c: Conversion) {
+        let n = &self.writer.conversions[c as usize];
+        // Relaxed: a statistic, written under the lock.
+        n.store(n.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+    }
+
+    /// How many conversions of each [`Conversion`] kind the tree has made.
+    pub(crate) fn conversions(&self) -> [usize; CONVERSIONS] {
+        // Relaxed: a statistic.
+        core::array::from_fn(|i| self.writer.conversions[i].load(Ordering::Relaxed))
     }
 
     /// Bumps [`Root::version`](super::Root::version). Writers only.
@@ -655,7 +832,7 @@ impl Root {
         let mut d = depth;
         while d > 0 {
             // SAFETY: the caller's contract.
-            let node = unsafe { &*walk.node_at(d - 1) };
+            let node = unsafe { NodeRef::new(walk.node_at(d - 1)) };
             let has = node.marks(m) != 0;
             if d == 1 {
                 if has {
@@ -666,7 +843,7 @@ impl Root {
                 return;
             }
             // SAFETY: as above.
-            let parent = unsafe { &*walk.node_at(d - 2) };
+            let parent = unsafe { NodeRef::new(walk.node_at(d - 2)) };
             let bit = 1u64 << node::offset_of(walk.index, parent.shift());
             let had = parent.marks(m) & bit != 0;
             if had == has {
@@ -683,13 +860,13 @@ impl Root {
 }
 
 /// How many entries (leaves, not siblings) a subtree holds.
-pub(crate) fn count_entries(node: &Node) -> usize {
+pub(crate) fn count_entries(node: NodeRef) -> usize {
     let mut n = 0;
     for i in 0..node::SLOTS {
         let w = node.load(i);
         if entry::is_node(w) {
             // SAFETY: children of a live node are alive under the lock.
-            n += count_entries(unsafe { &*entry::as_node(w) });
+            n += count_entries(unsafe { NodeRef::from_word(w) });
         } else if entry::is_leaf(w) {
             n += 1;
         }
@@ -699,12 +876,12 @@ pub(crate) fn count_entries(node: &Node) -> usize {
 
 /// The lowest-indexed leaf entry of a subtree (a subtree in the tree is
 /// never empty).
-fn first_leaf(node: &Node) -> Word {
+fn first_leaf(node: NodeRef) -> Word {
     for i in 0..node::SLOTS {
         let w = node.load(i);
         if entry::is_node(w) {
             // SAFETY: children of a live node are alive under the lock.
-            let leaf = first_leaf(unsafe { &*entry::as_node(w) });
+            let leaf = first_leaf(unsafe { NodeRef::from_word(w) });
             if !leaf.is_null() {
                 return leaf;
             }
@@ -741,7 +918,7 @@ pub(crate) unsafe fn retire_subtree<T>(ptr: *const Node, reclaim: &Reclaimer<'_>
     // A lone node (an emptied leaf, a lowered top) is the common case: one
     // deferred free, no allocation.
     // SAFETY: unlinked but not yet freed: only we free it.
-    let node = unsafe { &*ptr };
+    let node = unsafe { NodeRef::new(ptr) };
     if node.count() == 0 {
         let ptr = ptr.cast_mut();
         // SAFETY: unlinked and empty; readers that may hold it are pinned
@@ -791,7 +968,7 @@ unsafe fn detach<T>(
     items: &mut alloc::vec::Vec<*const T>,
 ) {
     // SAFETY: unlinked but not yet freed: only our caller frees it.
-    let node = unsafe { &*ptr };
+    let node = unsafe { NodeRef::new(ptr) };
     // The slots turn into retry entries one by one, and so do sibling
     // runs: inside a counted change, so that a reader still counting a run
     // here (`get_order`) does not count a run cut short (see `node.rs`).
@@ -803,7 +980,7 @@ unsafe fn detach<T>(
         }
         // Release: a reader that finds the retry entry and walks again
         // from the head sees the store that unlinked this subtree.
-        node.slots[i].store(RETRY, Ordering::Release);
+        node.publish(i, RETRY);
         if entry::is_node(w) {
             // SAFETY: a child of an unlinked node is unlinked too.
             unsafe { detach(entry::as_node(w), nodes, items) };
@@ -853,7 +1030,7 @@ pub(crate) unsafe fn free_tree<T>(head: Word, reclaim: &Reclaimer<'_>) {
 /// As for [`free_tree`].
 unsafe fn free_nodes<T>(ptr: *const Node, items: &mut alloc::vec::Vec<*const T>) {
     // SAFETY: the caller's contract: nobody else can reach the node.
-    let node = unsafe { &*ptr };
+    let node = unsafe { NodeRef::new(ptr) };
     for i in 0..node::SLOTS {
         let w = node.load(i);
         if entry::is_node(w) {

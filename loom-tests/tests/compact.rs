@@ -1,0 +1,192 @@
+//! Readers vs the compact bottom nodes and their conversions
+//! (docs/sparse-nodes.md, phase 1a).
+//!
+//! Under loom, nodes have 16 slots and the bottom kinds are Single (C1),
+//! C2, C4 and then Full. Every tree here has a Full top at shift 4 and one
+//! bottom node for indices 48..=63 (block 3), made by the stores before
+//! the threads; the setup asserts which conversions those made, and each
+//! model asserts the conversion its writer makes, so that a change of the
+//! creation or conversion rules cannot quietly turn a model into another.
+//!
+//! - `load_vs_append_in_place`: a C4 holding 49, 50, 51; the writer
+//!   appends 53 (slot, then the `present` bit; no conversion). The reader
+//!   loads 53 (nothing or the new value) and 49 (always its value).
+//! - `load_vs_insert_below_rebuild`: a C4 holding 49, 51, 53; the writer
+//!   stores 50, below the highest offset: a new C4 is built, published in
+//!   the top's slot, and the old one's slots become retry entries. The
+//!   reader loads 49 (always its value) and 50 (nothing or the value).
+//! - `load_vs_grow_to_full`: a C4 holding 49..=52 (52 an item); the writer
+//!   stores 53: no position is left, and five entries do not fit a C4, so
+//!   the node becomes Full. The reader loads 52 (the item, intact and not
+//!   dropped: the retired shell frees no item) and 53.
+//! - `iter_across_insert_below`: a C4 holding 49, 51, 53; the writer stores
+//!   50; the reader iterates 48..=63 and must yield 49, 51 and 53 exactly
+//!   once each, in increasing order, with 50 at most once between 49 and
+//!   51 (a reader inside the retired node reads a retry entry and walks
+//!   again from its last index).
+//! - `cursor_next_across_grow`: a C2 holding 49 and 51 (full); the writer
+//!   stores 50, which rebuilds the node as a C4; a `Cursor` stepping with
+//!   `next` from 48 to 53 visits every index once, in order, and sees 49
+//!   and 51 every time.
+//!
+//! The deliberately broken build (`--cfg xradix_loom_broken_convert`, see
+//! broken_convert_publish.rs and .ci/loom.sh) weakens the store that
+//! publishes a converted node to Relaxed, and loom must fail that model.
+#![cfg(xradix_loom)]
+
+use xradix::{Entry, Flags};
+use xradix_loom_tests::*;
+
+/// `[insert_below, grow, grow_to_full, to_full_for_siblings]`.
+fn stats(xa: &Tree) -> [usize; 4] {
+    xa.conversion_stats()
+}
+
+/// A tree whose block 3 holds values at `indices` (stored in that order).
+fn block_with(indices: &[u64]) -> (xradix::Collector, std::sync::Arc<Tree>) {
+    let (collector, xa) = new_tree(Flags::empty());
+    for &i in indices {
+        xa.store(i, Entry::Value(i)).unwrap();
+    }
+    (collector, xa)
+}
+
+#[test]
+fn load_vs_append_in_place() {
+    model("compact_load_vs_append_in_place", || {
+        // 49: Single; 50: grow to C2; 51: grow to C4 (one position free).
+        let (collector, xa) = block_with(&[49, 50, 51]);
+        assert_eq!(stats(&xa), [0, 2, 0, 0]);
+        let r = reader(&collector, &xa, |xa, g| [load(xa, 53, g), load(xa, 49, g)]);
+        let w = writer(&xa, |xa| {
+            xa.store(53, Entry::Value(53)).unwrap();
+        });
+        w.join().unwrap();
+        let [new, old] = r.join().unwrap();
+        assert!(
+            matches!(new, Seen::None | Seen::Value(53)),
+            "load(53) saw {new:?}"
+        );
+        assert_eq!(old, Seen::Value(49), "load(49) during an append");
+        assert_eq!(stats(&xa), [0, 2, 0, 0], "the append converted");
+        xa.check_invariants();
+    });
+}
+
+#[test]
+fn load_vs_insert_below_rebuild() {
+    model("compact_load_vs_insert_below_rebuild", || {
+        // 49: Single; 51: grow to C2; 53: grow to C4 {1, 3, 5}.
+        let (collector, xa) = block_with(&[49, 51, 53]);
+        assert_eq!(stats(&xa), [0, 2, 0, 0]);
+        let r = reader(&collector, &xa, |xa, g| [load(xa, 49, g), load(xa, 50, g)]);
+        let w = writer(&xa, |xa| {
+            xa.store(50, Entry::Value(50)).unwrap();
+        });
+        w.join().unwrap();
+        let [old, new] = r.join().unwrap();
+        assert_eq!(old, Seen::Value(49), "load(49) during an insert-below");
+        assert!(
+            matches!(new, Seen::None | Seen::Value(50)),
+            "load(50) saw {new:?}"
+        );
+        assert_eq!(stats(&xa), [1, 2, 0, 0], "the store was no insert-below");
+        xa.check_invariants();
+    });
+}
+
+#[test]
+fn load_vs_grow_to_full() {
+    model("compact_load_vs_grow_to_full", || {
+        let drops = Drops::new();
+        let (collector, xa) = block_with(&[49, 50, 51]);
+        xa.store(52, drops.item(0)).unwrap();
+        // 52 appended in place: C4 {1, 2, 3, 4}, no position left.
+        assert_eq!(stats(&xa), [0, 2, 0, 0]);
+        let r = reader(&collector, &xa, |xa, g| [load(xa, 52, g), load(xa, 53, g)]);
+        let w = writer(&xa, |xa| {
+            xa.store(53, Entry::Value(53)).unwrap();
+        });
+        w.join().unwrap();
+        let [item, new] = r.join().unwrap();
+        assert_eq!(item, Seen::Item(0), "load(52) during a grow to Full");
+        assert!(
+            matches!(new, Seen::None | Seen::Value(53)),
+            "load(53) saw {new:?}"
+        );
+        assert_eq!(stats(&xa), [0, 2, 1, 0], "the store was no grow to Full");
+        xa.check_invariants();
+        drop(xa);
+        drop(collector);
+        assert_eq!(
+            drops.count(0),
+            1,
+            "the item was dropped {} times",
+            drops.count(0)
+        );
+    });
+}
+
+#[test]
+fn iter_across_insert_below() {
+    model("compact_iter_across_insert_below", || {
+        let (collector, xa) = block_with(&[49, 51, 53]);
+        let r = reader(&collector, &xa, |xa, g| {
+            xa.range(48..=63, g)
+                .map(|(i, e)| (i, seen(Some(e), g)))
+                .collect::<Vec<_>>()
+        });
+        let w = writer(&xa, |xa| {
+            xa.store(50, Entry::Value(50)).unwrap();
+        });
+        w.join().unwrap();
+        let got = r.join().unwrap();
+        let indices: Vec<u64> = got.iter().map(|p| p.0).collect();
+        assert!(
+            indices == [49, 51, 53] || indices == [49, 50, 51, 53],
+            "range(48..=63) across an insert-below yielded {got:?}"
+        );
+        for (i, s) in got {
+            assert_eq!(s, Seen::Value(i), "index {i}");
+        }
+        assert_eq!(stats(&xa), [1, 2, 0, 0]);
+    });
+}
+
+#[test]
+fn cursor_next_across_grow() {
+    model("compact_cursor_next_across_grow", || {
+        // 49: Single; 51: grow to C2 {1, 3}, full.
+        let (collector, xa) = block_with(&[49, 51]);
+        assert_eq!(stats(&xa), [0, 1, 0, 0]);
+        let r = reader(&collector, &xa, |xa, g| {
+            // The first `next` returns the cursor's own index (48).
+            let mut c = xa.cursor(48, g);
+            let mut got = Vec::new();
+            loop {
+                let e = c.next();
+                got.push((c.index(), seen(e, g)));
+                if c.index() >= 53 {
+                    return got;
+                }
+            }
+        });
+        let w = writer(&xa, |xa| {
+            // Offset 2 below 3: rebuilt at C4 (a grow, class 2 → 4).
+            xa.store(50, Entry::Value(50)).unwrap();
+        });
+        w.join().unwrap();
+        let got = r.join().unwrap();
+        let indices: Vec<u64> = got.iter().map(|p| p.0).collect();
+        assert_eq!(indices, [48, 49, 50, 51, 52, 53], "cursor steps: {got:?}");
+        for (i, s) in got {
+            let ok = match i {
+                49 | 51 => s == Seen::Value(i),
+                50 => matches!(s, Seen::None | Seen::Value(50)),
+                _ => s == Seen::None,
+            };
+            assert!(ok, "cursor at {i} saw {s:?}");
+        }
+        assert_eq!(stats(&xa), [0, 2, 0, 0]);
+    });
+}
