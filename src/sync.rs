@@ -540,6 +540,7 @@ mod lock_impl {
 
     /// This thread's name for [`Lock::owner`]; 0 while the thread's locals
     /// are being destroyed (nothing is recorded or matched then).
+    #[inline]
     fn this_thread() -> usize {
         ME.try_with(|me| core::ptr::from_ref(me).addr())
             .unwrap_or(0)
@@ -578,6 +579,7 @@ mod lock_impl {
     }
 
     impl Drop for LockGuard<'_> {
+        #[inline]
         fn drop(&mut self) {
             // Relaxed: see `Lock::owner`; the mutex's release orders the
             // rest.
