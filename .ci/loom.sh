@@ -86,45 +86,32 @@ RUSTFLAGS="--cfg xradix_loom --cfg crossbeam_loom" \
   { cat "$LOGS/build.txt"; exit 1; }
 run_pass normal "$LOGS/build.txt" "$PWD/$out/report.txt"
 
-# --- 2. the broken ordering must be caught -----------------------------------
-echo "loom: building with --cfg xradix_loom_broken (GROW_PUBLISH is Relaxed)"
-RUSTFLAGS="--cfg xradix_loom --cfg crossbeam_loom --cfg xradix_loom_broken" \
-  cargo test -p xradix-loom-tests --release --target-dir "$out-broken" --test broken_grow_publish --no-run \
-  2>"$LOGS/build-broken.txt" || { cat "$LOGS/build-broken.txt"; exit 1; }
-broken=$(binaries "$LOGS/build-broken.txt")
-log="$LOGS/broken-broken_grow_publish.txt"
-# The test passes only if loom failed the model with a causality violation
-# or the model's own "index 1 lost" assertion (see the test file).
-if XRADIX_LOOM_REPORT=/dev/null "$broken" --nocapture --test-threads=1 >"$log" 2>&1 &&
-  grep -q '^test result: ok. 1 passed' "$log" &&
-  grep -q 'XRADIX_LOOM_BROKEN_CAUGHT' "$log"; then
-  echo "loom (broken): the Relaxed GROW_PUBLISH was caught, as it must be:"
-  sed -n 's/^XRADIX_LOOM_BROKEN_CAUGHT: /  /p' "$log"
-else
-  echo "loom (broken): FAILED: the deliberately broken ordering was not caught; output:"
-  tail -n 60 "$log"
-  exit 1
-fi
-
-# --- 2b. the broken conversion must be caught ---------------------------------
-echo "loom: building with --cfg xradix_loom_broken_convert (CONVERT_PUBLISH is Relaxed)"
-RUSTFLAGS="--cfg xradix_loom --cfg crossbeam_loom --cfg xradix_loom_broken_convert" \
-  cargo test -p xradix-loom-tests --release --target-dir "$out-broken-convert" --test broken_convert_publish --no-run \
-  2>"$LOGS/build-broken-convert.txt" || { cat "$LOGS/build-broken-convert.txt"; exit 1; }
-broken=$(binaries "$LOGS/build-broken-convert.txt")
-log="$LOGS/broken-broken_convert_publish.txt"
-# As above: passes only if loom failed the model with a causality violation
-# or the model's own "index 49 lost" assertion.
-if XRADIX_LOOM_REPORT=/dev/null "$broken" --nocapture --test-threads=1 >"$log" 2>&1 &&
-  grep -q '^test result: ok. 1 passed' "$log" &&
-  grep -q 'XRADIX_LOOM_BROKEN_CAUGHT' "$log"; then
-  echo "loom (broken): the Relaxed CONVERT_PUBLISH was caught, as it must be:"
-  sed -n 's/^XRADIX_LOOM_BROKEN_CAUGHT: /  /p' "$log"
-else
-  echo "loom (broken): FAILED: the deliberately broken conversion was not caught; output:"
-  tail -n 60 "$log"
-  exit 1
-fi
+# --- 2. the broken orderings must be caught ----------------------------------
+# Builds the models with one publishing store weakened to Relaxed (`cfg`)
+# and runs the model file written to catch it (`test`). That file passes
+# only if loom failed its model, by a causality violation or the model's
+# own "lost" assertion, and it prints XRADIX_LOOM_BROKEN_CAUGHT then.
+must_catch() {
+  local cfg=$1 test=$2 what=$3 log
+  echo "loom: building with --cfg $cfg ($what is Relaxed)"
+  RUSTFLAGS="--cfg xradix_loom --cfg crossbeam_loom --cfg $cfg" \
+    cargo test -p xradix-loom-tests --release --target-dir "$out-$cfg" --test "$test" --no-run \
+    2>"$LOGS/build-$cfg.txt" || { cat "$LOGS/build-$cfg.txt"; exit 1; }
+  log="$LOGS/broken-$test.txt"
+  if XRADIX_LOOM_REPORT=/dev/null "$(binaries "$LOGS/build-$cfg.txt")" --nocapture --test-threads=1 \
+    >"$log" 2>&1 &&
+    grep -q '^test result: ok. 1 passed' "$log" &&
+    grep -q 'XRADIX_LOOM_BROKEN_CAUGHT' "$log"; then
+    echo "loom (broken): the Relaxed $what was caught, as it must be:"
+    sed -n 's/^XRADIX_LOOM_BROKEN_CAUGHT: /  /p' "$log"
+  else
+    echo "loom (broken): FAILED: the deliberately broken $what was not caught; output:"
+    tail -n 60 "$log"
+    exit 1
+  fi
+}
+must_catch xradix_loom_broken broken_grow_publish GROW_PUBLISH
+must_catch xradix_loom_broken_convert broken_convert_publish CONVERT_PUBLISH
 
 # --- 3. every model again under AddressSanitizer -----------------------------
 host=$(rustc +nightly -vV 2>/dev/null | sed -n 's/^host: //p' || true)

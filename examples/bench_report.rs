@@ -321,6 +321,20 @@ impl Row {
     }
 }
 
+/// A timed run of `ops` lookups of `keys` in `m`, from `*pos` on.
+fn timer<'a, M: Map>(
+    m: &'a M,
+    keys: &'a [u64],
+    pos: &'a mut usize,
+    ops: u64,
+) -> impl FnMut() -> Duration + 'a {
+    move || {
+        let t = Instant::now();
+        m.lookups(keys, pos, ops);
+        t.elapsed()
+    }
+}
+
 fn lookup_rows(o: &Opts, rows: &mut Vec<Row>) {
     eprintln!("random load, dense 1e6 ...");
     let keys = dense(N);
@@ -331,18 +345,6 @@ fn lookup_rows(o: &Opts, rows: &mut Vec<Row>) {
     let sk = SkipMap::<u64, u64>::build(&keys);
     let sc = Scc::build(&keys);
     let cg = Congee::build(&keys);
-    fn timer<'a, M: Map>(
-        m: &'a M,
-        keys: &'a [u64],
-        pos: &'a mut usize,
-        ops: u64,
-    ) -> impl FnMut() -> Duration + 'a {
-        move || {
-            let t = Instant::now();
-            m.lookups(keys, pos, ops);
-            t.elapsed()
-        }
-    }
     let mut p = [0usize; 5];
     let [p0, p1, p2, p3, p4] = &mut p;
     let t = alternate(
@@ -595,11 +597,7 @@ fn load_many_rows(o: &Opts, rows: &mut Vec<Row>) {
             o.rounds,
             ops,
             &mut [
-                &mut || {
-                    let t = Instant::now();
-                    xa.lookups(&rand, p0, ops);
-                    t.elapsed()
-                },
+                &mut timer(&xa, &rand, p0, ops),
                 &mut || {
                     let t = Instant::now();
                     load_many_sum(&xa, &rand, p1, ops);
@@ -783,21 +781,9 @@ fn key_shape_rows(o: &Opts, rows: &mut Vec<Row>) {
             o.rounds,
             ops,
             &mut [
-                &mut || {
-                    let t = Instant::now();
-                    xa.lookups(&rand, p0, ops);
-                    t.elapsed()
-                },
-                &mut || {
-                    let t = Instant::now();
-                    cg.lookups(&rand, p1, ops);
-                    t.elapsed()
-                },
-                &mut || {
-                    let t = Instant::now();
-                    bt.lookups(&rand, p2, ops);
-                    t.elapsed()
-                },
+                &mut timer(&xa, &rand, p0, ops),
+                &mut timer(&cg, &rand, p1, ops),
+                &mut timer(&bt, &rand, p2, ops),
             ],
         );
         let x = Spread::of(&t[0]);
