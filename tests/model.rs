@@ -25,7 +25,7 @@ mod model;
 #[path = "common/rng.rs"]
 mod rng;
 
-use model::{bit, mask, owned_matches, ref_matches, MEnt, MVal, Model, E};
+use model::{bit, mask, one_of_replaced, owned_matches, ref_matches, MEnt, MVal, Model, E};
 use rng::Rng;
 
 type Xa = XArray<u64, u64>;
@@ -463,10 +463,7 @@ impl Run {
         let got = self.xa.store_order(i, order, e.clone()).unwrap();
         let (replaced, _) = self.model.store_order(i, order, MVal::of(&e));
         assert!(
-            got.is_none()
-                || replaced
-                    .iter()
-                    .any(|r| owned_matches(got.as_ref(), Some(r))),
+            one_of_replaced(got.as_ref(), &replaced),
             "store_order returned {got:?}, replaced {replaced:?}"
         );
     }
@@ -628,10 +625,7 @@ impl Run {
             );
         } else {
             assert!(
-                got.is_none()
-                    || replaced
-                        .iter()
-                        .any(|r| owned_matches(got.as_ref(), Some(r))),
+                one_of_replaced(got.as_ref(), &replaced),
                 "store_order returned {got:?}, replaced {replaced:?}"
             );
         }

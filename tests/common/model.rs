@@ -100,6 +100,13 @@ pub fn owned_matches(got: Option<&E>, want: Option<&MVal>) -> bool {
     }
 }
 
+/// Whether `got`, what a `store_order` over several entries returned, is
+/// one of those the model says it replaced (or nothing: the tree returns
+/// one of them, which the model does not pin down).
+pub fn one_of_replaced(got: Option<&E>, replaced: &[MVal]) -> bool {
+    got.is_none() || replaced.iter().any(|r| owned_matches(got, Some(r)))
+}
+
 /// Whether a borrowed entry the tree returned is the model's.
 pub fn ref_matches(got: Option<EntryRef<'_, u64, u64>>, want: Option<&MVal>) -> bool {
     match (got, want) {
