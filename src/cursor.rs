@@ -249,12 +249,6 @@ impl<'a, 'g, T: Send + Sync + 'static, V: Value> Cursor<'a, 'g, T, V> {
         }
     }
 
-    /// Whether the cursor has moved since it was made or set.
-    #[inline]
-    pub(crate) fn started(&self) -> bool {
-        self.started
-    }
-
     /// The index the cursor is at.
     ///
     /// ```
@@ -315,7 +309,9 @@ impl<'a, 'g, T: Send + Sync + 'static, V: Value> Cursor<'a, 'g, T, V> {
     /// assert_eq!(xa.cursor(700, &guard).order(), 9);
     /// ```
     pub fn order(&mut self) -> u32 {
-        if !self.walk.is_fresh() {
+        // A hole the cursor read in an earlier call may have been filled
+        // since, and a hole has no node word to check it by: look again.
+        if !self.walk.is_fresh() || self.walk.entry().is_null() {
             // SAFETY: as in `load`.
             unsafe { self.walk.load(self.root) };
         }
@@ -340,13 +336,14 @@ impl<'a, 'g, T: Send + Sync + 'static, V: Value> Cursor<'a, 'g, T, V> {
     /// ```
     #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> Option<EntryRef<'g, T, V>> {
-        if self.started {
-            // SAFETY: as in `load`.
-            if let Some(w) = unsafe { self.walk.step_in_leaf(true) } {
-                self.exhausted = false;
-                // SAFETY: loaded under the 'g guard.
-                return unsafe { entry::word_ref(w) };
-            }
+        // The walk arms its leaf only in a move that found something, and
+        // every move that ends the cursor (or `set`) disarms it: an armed
+        // leaf implies `started && !exhausted`, so the step needs neither.
+        // SAFETY: as in `load`.
+        if let Some(w) = unsafe { self.walk.step_in_leaf(true) } {
+            debug_assert!(self.started && !self.exhausted);
+            // SAFETY: loaded under the 'g guard.
+            return unsafe { entry::word_ref(w) };
         }
         let index = if self.started {
             self.walk.index.wrapping_add(1)
@@ -374,13 +371,14 @@ impl<'a, 'g, T: Send + Sync + 'static, V: Value> Cursor<'a, 'g, T, V> {
     /// assert_eq!(c.prev().and_then(|e| e.value()), Some(4));    // then 4
     /// ```
     pub fn prev(&mut self) -> Option<EntryRef<'g, T, V>> {
-        if self.started {
-            // SAFETY: as in `load`.
-            if let Some(w) = unsafe { self.walk.step_in_leaf(false) } {
-                self.exhausted = false;
-                // SAFETY: loaded under the 'g guard.
-                return unsafe { entry::word_ref(w) };
-            }
+        // The walk arms its leaf only in a move that found something, and
+        // every move that ends the cursor (or `set`) disarms it: an armed
+        // leaf implies `started && !exhausted`, so the step needs neither.
+        // SAFETY: as in `load`.
+        if let Some(w) = unsafe { self.walk.step_in_leaf(false) } {
+            debug_assert!(self.started && !self.exhausted);
+            // SAFETY: loaded under the 'g guard.
+            return unsafe { entry::word_ref(w) };
         }
         let index = if self.started {
             self.walk.index.wrapping_sub(1)
@@ -471,29 +469,47 @@ impl<'a, 'g, T: Send + Sync + 'static, V: Value> Cursor<'a, 'g, T, V> {
         unsafe { self.find_slow(max, want) }
     }
 
-    /// The mirror of [`Cursor::find_raw`], towards lower indices, down to
-    /// `min`: the first call looks at the cursor's own index.
+    /// The forward step of an iterator ([`Iter`](crate::Iter)), whose
+    /// cursor scans with the one `want` all its life: [`Cursor::find_raw`]
+    /// with the leaf tried first. A marked scan never arms the leaf, so an
+    /// armed one means an unmarked iteration, and the common step looks
+    /// at neither `want` nor the cursor's flags.
     ///
     /// # Safety
     /// As for [`Cursor::find_raw`].
     #[inline(always)]
-    pub(crate) unsafe fn find_back_raw(&mut self, min: u64, want: Want) -> Option<Word> {
-        if self.started && !self.exhausted && want.mark.is_none() {
-            // SAFETY: the caller's contract.
-            if let Some(w) = unsafe { self.walk.prev_in_leaf(min) } {
-                return Some(w);
-            }
+    pub(crate) unsafe fn iter_next(&mut self, max: u64, want: Want) -> Option<Word> {
+        // SAFETY: the caller's contract.
+        if let Some(w) = unsafe { self.walk.next_in_leaf(max) } {
+            debug_assert!(want.mark.is_none() && self.started && !self.exhausted);
+            return Some(w);
         }
         // SAFETY: the caller's contract.
-        unsafe { self.find_back_slow(min, want) }
+        unsafe { self.find_raw(max, want) }
     }
 
-    /// [`Cursor::find_back_raw`] past the fast path.
+    /// The mirror of [`Cursor::iter_next`], for the back of an iterator:
+    /// the previous plain entry in the armed bottom node, down to `min`, or
+    /// `None` for [`Cursor::find_back_slow`].
+    ///
+    /// # Safety
+    /// As for [`Cursor::find_raw`].
+    #[inline(always)]
+    pub(crate) unsafe fn iter_prev(&mut self, min: u64, want: Want) -> Option<Word> {
+        // SAFETY: the caller's contract.
+        let w = unsafe { self.walk.prev_in_leaf(min) }?;
+        debug_assert!(want.mark.is_none() && self.started && !self.exhausted);
+        Some(w)
+    }
+
+    /// The last entry `want` accepts that covers an index in `min ..=` the
+    /// cursor's index (the first call), or below the current entry (later
+    /// calls): a reverse iteration past its fast path.
     ///
     /// # Safety
     /// As for [`Cursor::find_raw`].
     #[inline(never)]
-    unsafe fn find_back_slow(&mut self, min: u64, want: Want) -> Option<Word> {
+    pub(crate) unsafe fn find_back_slow(&mut self, min: u64, want: Want) -> Option<Word> {
         if self.exhausted {
             return None;
         }

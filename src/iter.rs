@@ -39,10 +39,13 @@ pub struct Iter<'a, 'g, T, V: Value = u64> {
     /// The range; `None` once the iterator is done.
     bounds: Option<(u64, u64)>,
     /// The highest index the front may still yield: the range's end, or
-    /// just below the last index the back yielded. The back's lower limit
-    /// is worked out from the front cursor's index when the back moves, so
-    /// a forward step does no bookkeeping for the other end.
+    /// just below the last index the back yielded.
     front_max: u64,
+    /// The mirror: the lowest index the back may still yield, the range's
+    /// start or just above the last index the front yielded. Each end
+    /// writes the other's limit when it yields, so neither reads the other
+    /// cursor on its fast path.
+    back_min: u64,
     want: Want,
 }
 
@@ -53,17 +56,18 @@ impl<'a, 'g, T: Send + Sync + 'static, V: Value> Iter<'a, 'g, T, V> {
         bounds: Option<(u64, u64)>,
         want: Want,
     ) -> Self {
-        let mut front_max = 0;
+        let (mut front_max, mut back_min) = (0, 0);
         if let Some((start, end)) = bounds {
             front.set(start);
             back.set(end);
-            front_max = end;
+            (front_max, back_min) = (end, start);
         }
         Iter {
             front,
             back,
             bounds,
             front_max,
+            back_min,
             want,
         }
     }
@@ -81,9 +85,15 @@ impl<'a, 'g, T: Send + Sync + 'static, V: Value> Iterator for Iter<'a, 'g, T, V>
         // The walk never yields past `front_max` and never goes back (see
         // `Walk::scan_past`), so the indices rise strictly inside the range.
         // SAFETY: the cursor's guard is pinned for 'g.
-        match unsafe { self.front.find_raw(self.front_max, self.want) } {
+        match unsafe { self.front.iter_next(self.front_max, self.want) } {
             Some(w) => {
                 let index = self.front.index();
+                match index.checked_add(1) {
+                    Some(above) => self.back_min = above,
+                    // `u64::MAX` from the front: nothing is left for either
+                    // end.
+                    None => self.bounds = None,
+                }
                 // SAFETY: loaded under the cursor's guard.
                 unsafe { entry::word_ref(w) }.map(|e| (index, e))
             }
@@ -120,28 +130,30 @@ impl<'a, 'g, T: Send + Sync + 'static, V: Value> DoubleEndedIterator for Iter<'a
     fn next_back(&mut self) -> Option<Self::Item> {
         let (min, _) = self.bounds?;
         // SAFETY: the cursor's guard is pinned for 'g.
-        let found = unsafe { self.back.find_back_raw(min, self.want) };
+        let found = match unsafe { self.back.iter_prev(self.back_min, self.want) } {
+            Some(w) => Some(w),
+            // SAFETY: as above.
+            None => match unsafe { self.back.find_back_slow(min, self.want) } {
+                // The back yields an entry at its first index (or `min`),
+                // so the search goes down to `min`: an entry that began
+                // below `back_min` but reaches it was yielded by the front
+                // already (or the two ends have met), and is not taken.
+                Some(w) if self.back.index() >= self.back_min => Some(w),
+                _ => None,
+            },
+        };
+        let Some(w) = found else {
+            self.bounds = None;
+            return None;
+        };
         let index = self.back.index();
-        // The back yields an entry at its first index (or `min`); if that
-        // is not above the last index the front yielded (the front cursor
-        // sits on it), the front has yielded this entry already, or the
-        // two ends have met.
-        let met = self.front.started() && index <= self.front.index();
-        match found {
-            Some(w) if !met => {
-                match index.checked_sub(1) {
-                    Some(below) => self.front_max = below,
-                    // Index 0 from the back: nothing is left for either end.
-                    None => self.bounds = None,
-                }
-                // SAFETY: loaded under the cursor's guard.
-                unsafe { entry::word_ref(w) }.map(|e| (index, e))
-            }
-            _ => {
-                self.bounds = None;
-                None
-            }
+        match index.checked_sub(1) {
+            Some(below) => self.front_max = below,
+            // Index 0 from the back: nothing is left for either end.
+            None => self.bounds = None,
         }
+        // SAFETY: loaded under the cursor's guard.
+        unsafe { entry::word_ref(w) }.map(|e| (index, e))
     }
 }
 

@@ -630,21 +630,28 @@ impl NodeRef {
         new
     }
 
-    /// Turns every non-empty slot of this node, which has just left the
-    /// tree, into a retry entry, so that a reader still inside it walks
-    /// again from the head. Writers only.
+    /// Turns the slots of this node, which has just left the tree, into
+    /// retry entries, so that a reader still inside it walks again from
+    /// the head. Writers only.
+    ///
+    /// A Full node gets one in *every* slot, empty ones included: a cursor
+    /// keeps the Full nodes of its path from one call to the next (its
+    /// `next()` reads the neighbouring slot of the same bottom node), and
+    /// a hole read there after the node left the tree could be an index
+    /// that has since been filled in the node that replaced it. A smaller
+    /// kind has no slot for an absent offset, so it gets one in every
+    /// non-empty slot only, and no reader keeps one across calls (see
+    /// `Walk::step_slow`): a reader inside it reached it in the same call,
+    /// while the hole was true.
     pub(crate) fn retry_all(self) {
         if !self.is_full() {
             compact::retry_all(self.0);
             return;
         }
         for slot in &self.full().slots {
-            // Relaxed load: our own stores, under the lock.
-            if !slot.load(Ordering::Relaxed).is_null() {
-                // Release: a reader that finds the retry entry and walks
-                // again from the head sees the store that unlinked the node.
-                slot.store(RETRY, Ordering::Release);
-            }
+            // Release: a reader that finds the retry entry and walks again
+            // from the head sees the store that unlinked the node.
+            slot.store(RETRY, Ordering::Release);
         }
     }
 

@@ -350,7 +350,8 @@ fn random_reads(sh: &Shared, rec: &mut Rec, g: &Guard, rng: &mut Rng) {
         let i = index(rng);
         let (seq, xa) = (&sh.seq, &sh.xa);
         match rng.below(100) {
-            0..=24 => rec.load(seq, xa, g, i),
+            0..=19 => rec.load(seq, xa, g, i),
+            20..=24 => rec.steps(seq, xa, g, i, 1 + rng.below(100), rng.pct(50)),
             25..=29 => {
                 let many: Vec<u64> = (0..1 + rng.below(40)).map(|_| index(rng)).collect();
                 rec.load_many(seq, xa, g, &many);
@@ -437,7 +438,8 @@ const SPARSE_CHURN: Scenario = Scenario {
         for _ in 0..8 {
             let i = base + rng.below(REGION_LEN);
             match rng.below(8) {
-                0..=2 => rec.load(seq, xa, g, i),
+                0..=1 => rec.load(seq, xa, g, i),
+                2 => rec.steps(seq, xa, g, i, 1 + rng.below(80), rng.pct(50)),
                 3 => rec.order(seq, xa, i),
                 4 => rec.mark(seq, xa, i, rng.pick(&Mark::ALL)),
                 5 => {

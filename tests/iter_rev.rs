@@ -140,3 +140,119 @@ fn rev_finds_the_entry_at_u64_max_and_at_zero() {
         [0]
     );
 }
+
+/// A random two-ended walk of `it`: every entry exactly once, the front's
+/// in ascending order, the back's in descending order, and together the
+/// forward list.
+fn two_ended<'g>(
+    rng: &mut Rng,
+    mut it: impl DoubleEndedIterator<Item = (u64, xradix::EntryRef<'g, (), u64>)>,
+) -> Vec<(u64, u64)> {
+    let (mut front, mut back) = (Vec::new(), Vec::new());
+    // Runs of steps from one end, so that both ends walk inside the same
+    // bottom node on their fast paths before they meet.
+    let mut from_front = rng.below(2) == 0;
+    let mut run = 0;
+    loop {
+        if run == 0 {
+            from_front = !from_front;
+            run = 1 + rng.below(40);
+        }
+        run -= 1;
+        let got = if from_front {
+            it.next()
+        } else {
+            it.next_back()
+        };
+        let Some((i, e)) = got else {
+            // Done from one end means done from both.
+            assert!(it.next().is_none() && it.next_back().is_none());
+            break;
+        };
+        let at = (i, e.value().unwrap());
+        if from_front {
+            front.push(at);
+        } else {
+            back.push(at);
+        }
+    }
+    back.reverse();
+    front.extend(back);
+    front
+}
+
+#[test]
+fn two_ended_iteration_meets_once_over_ranges_marks_and_dense_runs() {
+    let mut rng = Rng(0x0123_4567_89AB_CDEF);
+    let guard = pin();
+    let rounds = if cfg!(miri) { 3 } else { 300 };
+    for round in 0..rounds {
+        let space = [200, 5000, 1 << 20][round % 3];
+        let xa = random_tree(&mut rng, space);
+        // Dense runs: whole Full bottom nodes, where each end steps by its
+        // leaf fast path, with a multi-order entry or a hole inside some.
+        for _ in 0..1 + rng.below(3) {
+            let start = rng.below(space);
+            for i in start..(start + 64 + rng.below(200)).min(space) {
+                xa.store(i, Entry::Value(i)).unwrap();
+                if rng.below(8) == 0 {
+                    xa.set_mark(i, Mark::DIRTY);
+                }
+            }
+            if rng.below(2) == 0 {
+                let order = 1 + rng.below(5) as u32;
+                let base = (start + rng.below(128)) & !((1u64 << order) - 1);
+                xa.store_order(base, order, Entry::Value(base)).unwrap();
+            }
+            xa.erase(start + rng.below(64));
+        }
+        xa.check_invariants();
+        for _ in 0..6 {
+            let a = rng.below(space + 10);
+            let b = rng.below(space + 10);
+            let (lo, hi) = (a.min(b), a.max(b));
+            let want = indices(xa.range(lo..=hi, &guard));
+            let got = two_ended(&mut rng, xa.range(lo..=hi, &guard));
+            assert_eq!(got, want, "round {round}: range {lo}..={hi}");
+            let want = indices(xa.iter_marked(lo..=hi, Mark::DIRTY, &guard));
+            let got = two_ended(&mut rng, xa.iter_marked(lo..=hi, Mark::DIRTY, &guard));
+            assert_eq!(got, want, "round {round}: marked {lo}..={hi}");
+        }
+        let want = indices(xa.iter(&guard));
+        assert_eq!(
+            two_ended(&mut rng, xa.iter(&guard)),
+            want,
+            "round {round}: all"
+        );
+    }
+}
+
+#[test]
+fn two_ended_iteration_at_both_ends_of_the_index_space() {
+    let xa: XArray = XArray::new();
+    for i in (0..70).chain(u64::MAX - 69..=u64::MAX) {
+        xa.store(i, Entry::Value(i % 1000)).unwrap();
+    }
+    let guard = pin();
+    // The front takes everything: `u64::MAX` from the front ends the back.
+    let mut it = xa.iter(&guard);
+    assert_eq!(it.by_ref().count(), 140);
+    assert!(it.next_back().is_none());
+    // The back takes everything: index 0 from the back ends the front.
+    let mut it = xa.iter(&guard);
+    assert_eq!(it.by_ref().rev().count(), 140);
+    assert!(it.next().is_none());
+    // They meet at the top and at the bottom of the index space.
+    let mut it = xa.range(u64::MAX - 3.., &guard);
+    assert_eq!(it.next_back().map(|(i, _)| i), Some(u64::MAX));
+    assert_eq!(it.next().map(|(i, _)| i), Some(u64::MAX - 3));
+    assert_eq!(it.next().map(|(i, _)| i), Some(u64::MAX - 2));
+    assert_eq!(it.next_back().map(|(i, _)| i), Some(u64::MAX - 1));
+    assert!(it.next().is_none() && it.next_back().is_none());
+    let mut it = xa.range(..4, &guard);
+    assert_eq!(it.next().map(|(i, _)| i), Some(0));
+    assert_eq!(it.next_back().map(|(i, _)| i), Some(3));
+    assert_eq!(it.next_back().map(|(i, _)| i), Some(2));
+    assert_eq!(it.next().map(|(i, _)| i), Some(1));
+    assert!(it.next_back().is_none() && it.next().is_none());
+}

@@ -222,11 +222,13 @@ pub(crate) struct Walk {
     entry: Word,
     /// Whether `path`, `offset` and `entry` describe `index`.
     fresh: bool,
-    /// The bottom node (shift 0) a forward scan stopped in, with the walk
-    /// at the very slot of its index, or null. While set, the next entry of
-    /// a plain forward scan is found by [`Walk::next_in_leaf`] in a couple
-    /// of loads and one add, the step of a dense iteration. Every move
-    /// other than a forward scan clears it.
+    /// The Full bottom node (shift 0) an unmarked scan or a step stopped
+    /// in, with the walk at the very slot of its index, or null. While set,
+    /// the next entry of a plain iteration is found by
+    /// [`Walk::next_in_leaf`] (or `prev_in_leaf`, `step_in_leaf`) in a
+    /// couple of loads and one add, the step of a dense iteration. A marked
+    /// scan never sets it (see [`Walk::arm_leaf_for`]); every other move
+    /// clears it, and so does a move that finds nothing.
     leaf: *const Node,
     /// The index of slot 0 of `leaf`.
     leaf_base: u64,
@@ -259,6 +261,18 @@ impl Walk {
     pub(crate) fn invalidate(&mut self) {
         self.fresh = false;
         self.leaf = core::ptr::null();
+    }
+
+    /// [`Walk::arm_leaf`] after a scan for `want`: only a scan for any
+    /// entry arms the leaf, never a marked one. An iterator's cursor scans
+    /// with one `Want` all its life, so an armed leaf tells it, with no
+    /// look at its `Want`, that it is an unmarked iteration whose next
+    /// entry may be the next used slot.
+    #[inline]
+    fn arm_leaf_for(&mut self, want: Want) {
+        if want.mark.is_none() {
+            self.arm_leaf();
+        }
     }
 
     /// Arms the leaf fast path if the walk sits on its own slot of a bottom
@@ -422,10 +436,12 @@ impl Walk {
         let node = unsafe { NodeRef::new(self.leaf) };
         let mut i = self.offset;
         loop {
-            if i == 0 {
+            // Below slot 0 the offset wraps past `SLOTS`: one compare ends
+            // the node and bounds the slot read.
+            i = i.wrapping_sub(1);
+            if i >= node::SLOTS {
                 return None;
             }
-            i -= 1;
             let w = node.load_full(i);
             if w.is_null() {
                 continue;
@@ -556,7 +572,11 @@ impl Walk {
         if self.fresh && self.depth > 0 {
             // SAFETY: the path was built under the caller's guard or lock.
             let node = unsafe { NodeRef::new(self.node_at(self.depth - 1)) };
-            if (old ^ index) & !node::low_mask(node.shift() + CHUNK_SHIFT) == 0 {
+            // Only a Full node is read again in a later call: one that left
+            // the tree has a retry entry in every slot, so a hole read in
+            // it is a hole now. A smaller kind keeps no slot for an absent
+            // offset, so a hole read there could be stale: walk again.
+            if node.is_full() && (old ^ index) & !node::low_mask(node.shift() + CHUNK_SHIFT) == 0 {
                 let offset = node::offset_of(index, node.shift());
                 if let Some((offset, w, _)) = node.read_covering(offset, false) {
                     if entry::is_node(w) {
@@ -684,7 +704,7 @@ impl Walk {
                     .mark
                     .is_none_or(|m| unsafe { self.is_marked(root, m as usize) })
             {
-                self.arm_leaf();
+                self.arm_leaf_for(want);
                 return Some(w);
             }
             // SAFETY: as above.
@@ -794,7 +814,7 @@ impl Walk {
                     .is_none_or(|m| unsafe { self.is_marked(root, m as usize) })
             {
                 self.index = self.entry_first().max(min);
-                self.arm_leaf();
+                self.arm_leaf_for(want);
                 return Some(w);
             }
             if self.depth > 0 {
@@ -978,7 +998,7 @@ impl Walk {
                 }
                 self.index = at;
                 self.settle(i, w);
-                self.arm_leaf();
+                self.arm_leaf_for(want);
                 return Scan::Found(w);
             }
             offset = i.wrapping_sub(1);
@@ -1098,7 +1118,7 @@ impl Walk {
             }
             if want.accepts(w) {
                 self.settle(i, w);
-                if node.shift() == 0 && node.is_full() {
+                if want.mark.is_none() && node.shift() == 0 && node.is_full() {
                     self.leaf = node.as_ptr();
                     self.leaf_base = start - i as u64;
                 }

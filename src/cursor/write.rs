@@ -744,9 +744,11 @@ impl Root {
             self.marks.store(marks, Ordering::Relaxed);
             // Release: the child (or entry) is published as the head.
             self.head.store(w, Ordering::Release);
-            // Release: a reader that finds the retry entry and walks again
-            // from the head then sees the new head stored above.
-            top.publish(0, RETRY);
+            // Release: a reader that finds a retry entry and walks again
+            // from the head then sees the new head stored above. Every
+            // slot, not just 0: a cursor may hold this node from an
+            // earlier call (see `NodeRef::retry_all`).
+            top.retry_all();
             let ptr = ptr.cast_mut();
             // SAFETY: unlinked; the free waits for pinned readers.
             unsafe { reclaim.guard().defer_unchecked(move || Node::free(ptr)) };
@@ -920,6 +922,9 @@ pub(crate) unsafe fn retire_subtree<T>(ptr: *const Node, reclaim: &Reclaimer<'_>
     // SAFETY: unlinked but not yet freed: only we free it.
     let node = unsafe { NodeRef::new(ptr) };
     if node.count() == 0 {
+        // Empty, but a cursor may still hold it from an earlier call: its
+        // holes become retry entries (see `NodeRef::retry_all`).
+        node.retry_all();
         let ptr = ptr.cast_mut();
         // SAFETY: unlinked and empty; readers that may hold it are pinned
         // and the free waits for them.
@@ -955,9 +960,10 @@ pub(crate) unsafe fn retire_subtree<T>(ptr: *const Node, reclaim: &Reclaimer<'_>
     unsafe { reclaim.guard().defer_unchecked(free) };
 }
 
-/// Turns every non-empty slot of an unlinked subtree into a retry entry
-/// (so a reader still inside walks again from the head) and collects its
-/// nodes and items.
+/// Turns the slots of an unlinked subtree into retry entries (every
+/// non-empty slot, and the holes of Full nodes: see `NodeRef::retry_all`),
+/// so that a reader still inside walks again from the head, and collects
+/// its nodes and items.
 ///
 /// # Safety
 /// `ptr` is no longer linked from the tree; the lock is held; `T` is the
@@ -973,9 +979,14 @@ unsafe fn detach<T>(
     // runs: inside a counted change, so that a reader still counting a run
     // here (`get_order`) does not count a run cut short (see `node.rs`).
     let _change = node.begin_change();
+    let full = node.is_full();
     for i in 0..node::SLOTS {
         let w = node.load(i);
         if w.is_null() {
+            if full {
+                // A hole of a Full node too (see `NodeRef::retry_all`).
+                node.publish(i, RETRY);
+            }
             continue;
         }
         // Release: a reader that finds the retry entry and walks again

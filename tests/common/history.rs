@@ -375,6 +375,27 @@ impl Rec {
         });
     }
 
+    /// `n` steps of a cursor from `index`, up (`Cursor::next`) or down
+    /// (`Cursor::prev`), one index at a time, holes included: each result
+    /// is a `load` observation of the index the cursor then reports, whose
+    /// window is that one call. (The first call reads `index` itself.)
+    pub fn steps(&mut self, seq: &AtomicU64, xa: &Xa, g: &Guard, index: u64, n: u64, up: bool) {
+        let mut c = xa.cursor(index, g);
+        for _ in 0..n {
+            let before = now(seq);
+            let e = if up { c.next() } else { c.prev() };
+            let res = e.map_or(0, |e| id_of_ref(e) + 1);
+            let after = now(seq);
+            self.push(Obs {
+                index: c.index(),
+                kind: Kind::Load,
+                res,
+                before,
+                after,
+            });
+        }
+    }
+
     /// `load_many` over `indices`: each result is a `load` observation
     /// whose window is the whole call.
     pub fn load_many(&mut self, seq: &AtomicU64, xa: &Xa, g: &Guard, indices: &[u64]) {
