@@ -37,10 +37,22 @@ mod support {
     where
         F: Fn() + Sync + Send + 'static,
     {
+        model_bounded(name, usize::MAX, f)
+    }
+
+    /// [`model`] with the preemption bound at most `preemptions`: for a
+    /// model whose bug needs one preemption (a reader stopped between two
+    /// calls while a writer runs several operations), where the general
+    /// bound would explore millions of schedules that add nothing.
+    pub fn model_bounded<F>(name: &str, preemptions: usize, f: F)
+    where
+        F: Fn() + Sync + Send + 'static,
+    {
         let mut builder = loom::model::Builder::new();
         if std::env::var_os("LOOM_MAX_PREEMPTIONS").is_none() {
             builder.preemption_bound = Some(2);
         }
+        builder.preemption_bound = builder.preemption_bound.map(|b| b.min(preemptions));
         if std::env::var_os("LOOM_MAX_BRANCHES").is_none() {
             builder.max_branches = 20_000;
         }
