@@ -779,6 +779,7 @@ impl Walk {
     ///
     /// # Safety
     /// As for [`Walk::load`].
+    #[inline]
     pub(crate) unsafe fn find_next(&mut self, root: &Root, max: u64, want: Want) -> Option<Word> {
         if !self.fresh {
             // SAFETY: the caller's contract.
@@ -1062,7 +1063,10 @@ impl Walk {
                             let i = bits.trailing_zeros() as usize;
                             found = Some((i, node.load_full(i)));
                             if node.shift() > 0 {
-                                prefetch_marked_children(node, bits & (bits - 1));
+                                // `offset` 0: the walk just came down into
+                                // this node; otherwise it is back from a
+                                // child it found here before.
+                                prefetch_marked_children(node, bits & (bits - 1), offset == 0);
                             }
                         }
                     }
@@ -1133,20 +1137,35 @@ impl Walk {
 /// Starts loading the next few marked children of `node` (those in
 /// `bits`) while the walk goes down into the first: a marked walk that
 /// visits sparse marks takes one cache miss per child, and this lets the
-/// next ones overlap with it.
+/// next ones overlap with it. A walk that has just `entered` the node
+/// prefetches the next `PREFETCH_AHEAD`; one back from a child only the
+/// last of them, the one no earlier pass prefetched.
 #[inline]
-fn prefetch_marked_children(node: NodeRef, mut bits: u64) {
-    for _ in 0..PREFETCH_AHEAD {
-        if bits == 0 {
-            return;
-        }
-        let i = bits.trailing_zeros() as usize;
-        bits &= bits - 1;
+fn prefetch_marked_children(node: NodeRef, mut bits: u64, entered: bool) {
+    let prefetch = |i: usize| {
         // Only nodes above the bottom level have children: Full nodes.
         let w = node.load_full(i);
         if entry::is_node(w) {
             Node::prefetch(entry::as_node(w));
         }
+    };
+    if !entered {
+        // Back from a child: the children before the last one ahead were
+        // prefetched when the walk passed here for the earlier ones.
+        for _ in 1..PREFETCH_AHEAD {
+            bits &= bits.wrapping_sub(1);
+        }
+        if bits != 0 {
+            prefetch(bits.trailing_zeros() as usize);
+        }
+        return;
+    }
+    for _ in 0..PREFETCH_AHEAD {
+        if bits == 0 {
+            return;
+        }
+        prefetch(bits.trailing_zeros() as usize);
+        bits &= bits - 1;
     }
 }
 
