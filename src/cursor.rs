@@ -207,7 +207,11 @@ impl<T, V: Value> Drop for Incoming<T, V> {
 /// What it returns is borrowed for the guard's lifetime. Like every read,
 /// it may see the tree as it was a moment ago: an entry stored or erased
 /// while the cursor moves may or may not be seen, but an entry present the
-/// whole time is.
+/// whole time is. Each [`next`](Cursor::next), [`prev`](Cursor::prev) or
+/// [`load`](Cursor::load) answers as a [`load`](crate::XArray::load) of
+/// the index it lands on would *during that call*: the nodes the cursor
+/// keeps from its last call are checked, never trusted, so a hole that a
+/// writer filled before the call began is not reported.
 ///
 /// ```
 /// use xradix::{pin, Entry, Mark, XArray};
