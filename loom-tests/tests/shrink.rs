@@ -6,9 +6,9 @@
 //! leaf is unlinked, its slots turned to retry entries, and it goes to the
 //! epoch collector), and then the top holds only slot 0, so the tree
 //! shrinks: the head moves to the leaf of index 1 and the old top gets a
-//! retry entry in slot 0 before it is handed to the collector. A reader
-//! still inside the old top must meet either the old child or the retry
-//! entry, restart, and find the item at index 1: always, never an empty
+//! retry entry in every slot (slot 0 is the one that matters here) before
+//! it is handed to the collector. A reader still inside the old top must
+//! meet either the old child or the retry entry, restart, and find the item at index 1: always, never an empty
 //! slot, never the retry entry itself. The item it holds stays alive while
 //! it is pinned (checked through the drop counts), and is dropped exactly
 //! once at the end.

@@ -12,6 +12,10 @@
 //!   slot 0, so a reader still inside it walks again;
 //! - a subtree that leaves the tree has every non-empty slot replaced by a
 //!   retry entry before its nodes go to the epoch collector;
+//! - a Full node that leaves the tree (either way, or emptied, or
+//!   converted) gets one in its empty slots too: a cursor keeps the Full
+//!   nodes of its path from one call to the next, and must not read a hole
+//!   there after the index was filled elsewhere (`NodeRef::retry_all`);
 //! - an erase clears the entry's marks before it publishes the empty slot.
 //!
 //! Entries displaced by a store are not dropped here: their `Arc`
