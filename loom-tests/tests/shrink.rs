@@ -8,10 +8,10 @@
 //! shrinks: the head moves to the leaf of index 1 and the old top gets a
 //! retry entry in every slot (slot 0 is the one that matters here) before
 //! it is handed to the collector. A reader still inside the old top must
-//! meet either the old child or the retry entry, restart, and find the item at index 1: always, never an empty
-//! slot, never the retry entry itself. The item it holds stays alive while
-//! it is pinned (checked through the drop counts), and is dropped exactly
-//! once at the end.
+//! meet either the old child or the retry entry, restart, and find the
+//! item at index 1: always, never an empty slot, never the retry entry
+//! itself. The item it holds stays alive while it is pinned (checked
+//! through the drop counts), and is dropped exactly once at the end.
 //!
 //! `load_vs_store_order_over_subtree` checks the rule for freeing a
 //! detached subtree: a `store_order` of order 8 over the same tree replaces
