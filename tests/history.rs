@@ -359,10 +359,15 @@ fn random_reads(sh: &Shared, rec: &mut Rec, g: &Guard, rng: &mut Rng) {
             30..=37 => rec.get(seq, xa, i),
             38..=52 => rec.order(seq, xa, i),
             53..=67 => rec.mark(seq, xa, i, rng.pick(&Mark::ALL)),
-            68..=96 => {
+            68..=91 => {
                 let hi = i + rng.below(80);
                 let mark = rng.pct(25).then(|| rng.pick(&Mark::ALL));
                 rec.iterate(seq, xa, g, i..=hi, mark, rng.pct(35));
+            }
+            92..=96 => {
+                let hi = i + rng.below(80);
+                let mark = rng.pct(40).then(|| rng.pick(&Mark::ALL));
+                rec.cursor_find(seq, xa, g, i..=hi, mark);
             }
             _ => rec.iterate(seq, xa, g, 0..=u64::MAX, None, rng.pct(50)),
         }
@@ -437,7 +442,7 @@ const SPARSE_CHURN: Scenario = Scenario {
         let (seq, xa) = (&sh.seq, &sh.xa);
         for _ in 0..8 {
             let i = base + rng.below(REGION_LEN);
-            match rng.below(8) {
+            match rng.below(9) {
                 0..=1 => rec.load(seq, xa, g, i),
                 2 => rec.steps(seq, xa, g, i, 1 + rng.below(80), rng.pct(50)),
                 3 => rec.order(seq, xa, i),
@@ -447,6 +452,11 @@ const SPARSE_CHURN: Scenario = Scenario {
                         .map(|_| base + rng.below(REGION_LEN))
                         .collect();
                     rec.load_many(seq, xa, g, &many);
+                }
+                6 => {
+                    let hi = (i + rng.below(128)).min(base + REGION_LEN - 1);
+                    let mark = rng.pct(30).then(|| rng.pick(&Mark::ALL));
+                    rec.cursor_find(seq, xa, g, i..=hi, mark);
                 }
                 _ => {
                     let hi = (i + rng.below(128)).min(base + REGION_LEN - 1);

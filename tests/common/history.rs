@@ -493,6 +493,42 @@ impl Rec {
     }
 }
 
+impl Rec {
+    /// A cursor's `find` (or `next_marked`) loop over `r`: the same
+    /// promises as `range` (or `iter_marked`) over it, so it is recorded
+    /// and checked as that iteration.
+    pub fn cursor_find(
+        &mut self,
+        seq: &AtomicU64,
+        xa: &Xa,
+        g: &Guard,
+        r: RangeInclusive<u64>,
+        mark: Option<Mark>,
+    ) {
+        let before = now(seq);
+        let (lo, hi) = (*r.start(), *r.end());
+        let mut c = xa.cursor(lo, g);
+        let it = core::iter::from_fn(|| {
+            let e = match mark {
+                None => c.find(hi),
+                Some(m) => c.next_marked(m, hi),
+            }?;
+            Some((c.index(), e))
+        });
+        let steps = record_steps(seq, it, before);
+        let after = now(seq);
+        self.iters.push(IterRec {
+            lo,
+            hi,
+            mark,
+            rev: false,
+            before,
+            after,
+            steps,
+        });
+    }
+}
+
 /// Drives an iterator, one window per `next()`; the first step's window
 /// opens before the iterator was made.
 fn record_steps<'g, I>(seq: &AtomicU64, mut it: I, start: u32) -> Vec<Step>
