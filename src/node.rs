@@ -91,6 +91,13 @@ pub(crate) const C2: u8 = 2;
 /// builds (C1, C2, C4, then Full), so that tests reach every conversion
 /// with a few entries.
 pub(crate) const MAX_COMPACT: usize = SLOTS / 4;
+/// An erase that leaves a Full bottom node with at most this many entries
+/// (and no sibling run) shrinks it to a compact class: half the largest
+/// compact class, 8 (2 in small-node builds), so that a node that grew to
+/// Full (more than [`MAX_COMPACT`] entries) is erased into more than
+/// [`MAX_COMPACT`] / 2 times before it shrinks, and a shrunk node takes
+/// more than [`MAX_COMPACT`] / 2 stores before it grows to Full again.
+pub(crate) const FULL_SHRINK: usize = MAX_COMPACT / 2;
 
 /// The header every kind of node starts with (the first 4 bytes), so that
 /// a reader can tell the kind before it knows anything else. A `Node` is
@@ -603,6 +610,22 @@ impl NodeRef {
         self.full().slots[offset].store(word, Ordering::Relaxed);
     }
 
+    /// Calls `f(offset, word)` for every non-null slot, in offset order.
+    /// Writers only (Relaxed loads of their own stores, under the lock).
+    pub(crate) fn for_each_live(self, mut f: impl FnMut(usize, Word)) {
+        if !self.is_full() {
+            compact::for_each_live(self.0, f);
+            return;
+        }
+        for (offset, slot) in self.full().slots.iter().enumerate() {
+            // Relaxed: our own stores, under the lock.
+            let w = slot.load(Ordering::Relaxed);
+            if !w.is_null() {
+                f(offset, w);
+            }
+        }
+    }
+
     /// A copy of this leaf of a smaller kind, not yet reachable by anyone:
     /// every entry with its marks, and a position reserved (a tombstone)
     /// for `reserve` unless `to_full`, at the smallest class that holds
@@ -614,18 +637,71 @@ impl NodeRef {
             let ptr = Node::alloc(0);
             // SAFETY: fresh, private.
             let full = unsafe { NodeRef::new(ptr) };
-            compact::for_each_live(self.0, |offset, w| full.init_slot(offset, w));
+            self.for_each_live(|offset, w| full.init_slot(offset, w));
             for m in 0..MARKS {
                 // Relaxed: private until published (see `init_slot`).
                 full.full().marks[m].store(self.marks(m), Ordering::Relaxed);
             }
             ptr
         } else {
-            compact::rebuild(self.0, live, reserve)
+            compact::rebuild(self, live, Some(reserve))
         };
         // SAFETY: fresh, private.
         let n = unsafe { NodeRef::new(new) };
         n.set_count(self.count());
+        n.set_nr_values(self.nr_values());
+        new
+    }
+
+    /// Whether an erase that leaves this node with `left` entries (`left
+    /// > 0`) calls for [`NodeRef::shrunk`], by the count alone: a bottom
+    /// node whose class has at least 4 slots, with at most a quarter of
+    /// them live, or a Full bottom node with at most [`FULL_SHRINK`]. (A
+    /// Full node must also hold no sibling run, [`NodeRef::has_sibling_run`],
+    /// and be in a tree that does not track free slots: the caller's
+    /// checks.) Upper nodes never shrink.
+    ///
+    /// The hysteresis this gives (docs/sparse-nodes.md): a rebuild for a
+    /// store leaves more than half of its class live, a shrink leaves at
+    /// most half, and the next shrink needs at most a quarter.
+    #[inline]
+    pub(crate) fn shrinks_at(self, left: usize) -> bool {
+        if self.shift() != 0 || left == 0 {
+            return false;
+        }
+        let cap = self.capacity();
+        if cap == SLOTS {
+            left <= FULL_SHRINK
+        } else {
+            cap >= 4 && left <= cap / 4
+        }
+    }
+
+    /// Whether this Full node holds a sibling run (an entry spanning more
+    /// than one slot). Writers only.
+    pub(crate) fn has_sibling_run(self) -> bool {
+        self.is_full()
+            && self
+                .full()
+                .slots
+                .iter()
+                // Relaxed: our own stores, under the lock.
+                .any(|s| entry::is_sibling(s.load(Ordering::Relaxed)))
+    }
+
+    /// A copy of this bottom node (any kind, no sibling run) at the
+    /// smallest compact class with at least twice as many slots as it has
+    /// entries, tombstones dropped, every entry with its marks and the same
+    /// counts: the shrink conversion. Not yet reachable by anyone; writers
+    /// only. The node holds 1..=[`FULL_SHRINK`] entries.
+    pub(crate) fn shrunk(self) -> *mut Node {
+        let live = self.count();
+        debug_assert!(self.shift() == 0 && (1..=FULL_SHRINK).contains(&live));
+        debug_assert!(!self.has_sibling_run());
+        let new = compact::rebuild(self, 2 * live, None);
+        // SAFETY: fresh, private.
+        let n = unsafe { NodeRef::new(new) };
+        n.set_count(live);
         n.set_nr_values(self.nr_values());
         new
     }

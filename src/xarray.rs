@@ -634,15 +634,16 @@ impl<T: Send + Sync + 'static, V: Value> XArray<T, V> {
 
     /// How many times this tree has converted a bottom node from one kind
     /// to another, by conversion: `[insert_below, grow, grow_to_full,
-    /// to_full_for_siblings]` (docs/sparse-nodes.md). For tests, which
-    /// assert that each conversion happened; not a stable API.
+    /// to_full_for_siblings, shrink, full_to_compact]`
+    /// (docs/sparse-nodes.md). For tests, which assert that each conversion
+    /// happened; not a stable API.
     ///
     /// ```
     /// let xa: xradix::XArray = xradix::XArray::new();
-    /// assert_eq!(xa.conversion_stats(), [0; 4]);
+    /// assert_eq!(xa.conversion_stats(), [0; 6]);
     /// ```
     #[doc(hidden)]
-    pub fn conversion_stats(&self) -> [usize; 4] {
+    pub fn conversion_stats(&self) -> [usize; 6] {
         self.root.conversions()
     }
 }

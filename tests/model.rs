@@ -404,13 +404,9 @@ impl Run {
         for &o in &offsets[..n as usize] {
             let i = base + o;
             if mode < 3 {
-                // Erase: tombstones, and now and then the whole block.
-                let got = self.xa.erase(i);
-                let want = self.model.erase(i);
-                assert!(
-                    owned_matches(got.as_ref(), want.as_ref()),
-                    "churn erase({i}) returned {got:?}, model {want:?}"
-                );
+                // Erase: tombstones, shrinks, and now and then the whole
+                // block.
+                self.churn_erase(i);
             } else {
                 let e = self.gen.entry();
                 let got = self.xa.store(i, e.clone()).unwrap();
@@ -444,6 +440,40 @@ impl Run {
                 None => self.gen.recent.push(base + o),
             }
         }
+    }
+
+    /// Erases `i` by one of the ways an entry leaves a bottom node, each of
+    /// which may shrink it: `erase`, a `CursorMut` erase, `cmpxchg` of
+    /// the current entry to nothing, or `release` of a reservation.
+    fn churn_erase(&mut self, i: u64) {
+        let cur = self.model.at(i).map(|e| e.val.clone());
+        let how = self.gen.rng.below(4);
+        let got = match (how, &cur) {
+            (_, Some(MVal::Reserved)) if how >= 2 => {
+                self.xa.release(i);
+                None
+            }
+            (1, _) => self.xa.lock().cursor_mut(i).erase(),
+            (2 | 3, Some(v)) => {
+                let old = v.to_entry();
+                let got = self.xa.cmpxchg(i, old.as_ref(), None).unwrap();
+                assert!(
+                    owned_matches(got.as_ref(), cur.as_ref()),
+                    "churn cmpxchg({i}, {old:?}, None) returned {got:?}, model {cur:?}"
+                );
+                self.model.erase(i);
+                return;
+            }
+            _ => self.xa.erase(i),
+        };
+        let want = self.model.erase(i);
+        if how >= 2 && matches!(cur, Some(MVal::Reserved)) {
+            return;
+        }
+        assert!(
+            owned_matches(got.as_ref(), want.as_ref()),
+            "churn erase({i}) (way {how}) returned {got:?}, model {want:?}"
+        );
     }
 
     /// A `store_order` of order 1 .. CHUNK_SHIFT - 1 (an entry needing
@@ -1051,7 +1081,7 @@ impl Run {
 #[test]
 fn compact_leaves_convert_every_way() {
     let (seeds, steps) = if cfg!(miri) { (1, 16) } else { (24, 600) };
-    let mut total = [0usize; 4];
+    let mut total = [0usize; 6];
     for seed in 0..seeds {
         // Seeds 0..6 mod 8: trees without ALLOC (those keep Full nodes).
         let mut run = Run::new(1000 + seed * 8 + seed % 6);
@@ -1114,11 +1144,16 @@ fn compact_leaves_convert_every_way() {
         "grow",
         "grow to Full",
         "to Full for siblings",
+        "shrink",
+        "Full to compact",
     ];
     for (name, n) in names.iter().zip(total) {
         assert!(n > 0, "no {name} conversion happened: {total:?}");
     }
-    println!("conversions [insert-below, grow, grow to Full, to Full for siblings]: {total:?}");
+    println!(
+        "conversions [insert-below, grow, grow to Full, to Full for siblings, shrink, \
+         Full to compact]: {total:?}"
+    );
 }
 
 fn env_u64(name: &str) -> Option<u64> {

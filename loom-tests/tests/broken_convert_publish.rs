@@ -37,7 +37,7 @@ fn convert_model() {
             Seen::Value(49),
             "index 49 lost while its node was converted"
         );
-        assert_eq!(xa.conversion_stats(), [0, 2, 0, 0]);
+        assert_eq!(xa.conversion_stats(), [0, 2, 0, 0, 0, 0]);
     });
 }
 

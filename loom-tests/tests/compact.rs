@@ -37,8 +37,9 @@
 use xradix::{Entry, Flags};
 use xradix_loom_tests::*;
 
-/// `[insert_below, grow, grow_to_full, to_full_for_siblings]`.
-fn stats(xa: &Tree) -> [usize; 4] {
+/// `[insert_below, grow, grow_to_full, to_full_for_siblings, shrink,
+/// full_to_compact]`.
+fn stats(xa: &Tree) -> [usize; 6] {
     xa.conversion_stats()
 }
 
@@ -56,7 +57,7 @@ fn load_vs_append_in_place() {
     model("compact_load_vs_append_in_place", || {
         // 49: Single; 50: grow to C2; 51: grow to C4 (one position free).
         let (collector, xa) = block_with(&[49, 50, 51]);
-        assert_eq!(stats(&xa), [0, 2, 0, 0]);
+        assert_eq!(stats(&xa), [0, 2, 0, 0, 0, 0]);
         let r = reader(&collector, &xa, |xa, g| [load(xa, 53, g), load(xa, 49, g)]);
         let w = writer(&xa, |xa| {
             xa.store(53, Entry::Value(53)).unwrap();
@@ -68,7 +69,7 @@ fn load_vs_append_in_place() {
             "load(53) saw {new:?}"
         );
         assert_eq!(old, Seen::Value(49), "load(49) during an append");
-        assert_eq!(stats(&xa), [0, 2, 0, 0], "the append converted");
+        assert_eq!(stats(&xa), [0, 2, 0, 0, 0, 0], "the append converted");
         xa.check_invariants();
     });
 }
@@ -78,7 +79,7 @@ fn load_vs_insert_below_rebuild() {
     model("compact_load_vs_insert_below_rebuild", || {
         // 49: Single; 51: grow to C2; 53: grow to C4 {1, 3, 5}.
         let (collector, xa) = block_with(&[49, 51, 53]);
-        assert_eq!(stats(&xa), [0, 2, 0, 0]);
+        assert_eq!(stats(&xa), [0, 2, 0, 0, 0, 0]);
         let r = reader(&collector, &xa, |xa, g| [load(xa, 49, g), load(xa, 50, g)]);
         let w = writer(&xa, |xa| {
             xa.store(50, Entry::Value(50)).unwrap();
@@ -90,7 +91,11 @@ fn load_vs_insert_below_rebuild() {
             matches!(new, Seen::None | Seen::Value(50)),
             "load(50) saw {new:?}"
         );
-        assert_eq!(stats(&xa), [1, 2, 0, 0], "the store was no insert-below");
+        assert_eq!(
+            stats(&xa),
+            [1, 2, 0, 0, 0, 0],
+            "the store was no insert-below"
+        );
         xa.check_invariants();
     });
 }
@@ -102,7 +107,7 @@ fn load_vs_grow_to_full() {
         let (collector, xa) = block_with(&[49, 50, 51]);
         xa.store(52, drops.item(0)).unwrap();
         // 52 appended in place: C4 {1, 2, 3, 4}, no position left.
-        assert_eq!(stats(&xa), [0, 2, 0, 0]);
+        assert_eq!(stats(&xa), [0, 2, 0, 0, 0, 0]);
         let r = reader(&collector, &xa, |xa, g| [load(xa, 52, g), load(xa, 53, g)]);
         let w = writer(&xa, |xa| {
             xa.store(53, Entry::Value(53)).unwrap();
@@ -114,7 +119,11 @@ fn load_vs_grow_to_full() {
             matches!(new, Seen::None | Seen::Value(53)),
             "load(53) saw {new:?}"
         );
-        assert_eq!(stats(&xa), [0, 2, 1, 0], "the store was no grow to Full");
+        assert_eq!(
+            stats(&xa),
+            [0, 2, 1, 0, 0, 0],
+            "the store was no grow to Full"
+        );
         xa.check_invariants();
         drop(xa);
         drop(collector);
@@ -149,7 +158,7 @@ fn iter_across_insert_below() {
         for (i, s) in got {
             assert_eq!(s, Seen::Value(i), "index {i}");
         }
-        assert_eq!(stats(&xa), [1, 2, 0, 0]);
+        assert_eq!(stats(&xa), [1, 2, 0, 0, 0, 0]);
     });
 }
 
@@ -158,7 +167,7 @@ fn cursor_next_across_grow() {
     model("compact_cursor_next_across_grow", || {
         // 49: Single; 51: grow to C2 {1, 3}, full.
         let (collector, xa) = block_with(&[49, 51]);
-        assert_eq!(stats(&xa), [0, 1, 0, 0]);
+        assert_eq!(stats(&xa), [0, 1, 0, 0, 0, 0]);
         let r = reader(&collector, &xa, |xa, g| {
             // The first `next` returns the cursor's own index (48).
             let mut c = xa.cursor(48, g);
@@ -187,6 +196,6 @@ fn cursor_next_across_grow() {
             };
             assert!(ok, "cursor at {i} saw {s:?}");
         }
-        assert_eq!(stats(&xa), [0, 2, 0, 0]);
+        assert_eq!(stats(&xa), [0, 2, 0, 0, 0, 0]);
     });
 }

@@ -438,23 +438,28 @@ pub(super) fn prev_used(node: *const Node, upto: usize) -> Option<(usize, Word)>
     None
 }
 
-/// A Compact node of the class for `live` positions (2..=MAX_COMPACT)
-/// holding the live entries of `old` with their marks, and a tombstone
-/// for `reserve`. Private until published; counts are the caller's.
-pub(super) fn rebuild(old: *const Node, live: usize, reserve: usize) -> *mut Node {
-    let new = alloc_class(class_for(live.max(2)));
-    let mut present = 1u64 << reserve;
-    for_each_live(old, |offset, _| present |= 1 << offset);
+/// A Compact node of the smallest class with `slots` positions
+/// (2..=MAX_COMPACT) holding the live entries of `old` (a leaf of any kind
+/// with no sibling runs) with their marks, and a tombstone for `reserve`
+/// if given. Private until published; counts are the caller's.
+pub(super) fn rebuild(old: NodeRef, slots: usize, reserve: Option<usize>) -> *mut Node {
+    let new = alloc_class(class_for(slots.max(2)));
+    let mut present = reserve.map_or(0, |r| 1u64 << r);
+    old.for_each_live(|offset, _| present |= 1 << offset);
+    debug_assert!(present.count_ones() as usize <= capacity(kind(new)));
     let h = head(new);
     // Relaxed stores: nobody can see the node before the Release store
     // that links it.
     h.present.store(present, Ordering::Relaxed);
-    for_each_live(old, |offset, w| {
+    old.for_each_live(|offset, w| {
+        debug_assert!(!entry::is_sibling(w) && !entry::is_node(w));
         slot(new, position(present, offset)).store(w, Ordering::Relaxed);
     });
     let mut word = 0;
     for m in 0..MARKS {
-        word |= extract(marks(old, m), present) << (MARK_FIELD * m as u32);
+        // Offsets without a position carry no mark (marks live on entries
+        // only), so the extract drops nothing.
+        word |= extract(old.marks(m), present) << (MARK_FIELD * m as u32);
     }
     h.marks.store(word, Ordering::Relaxed);
     new
