@@ -1156,6 +1156,82 @@ fn compact_leaves_convert_every_way() {
     );
 }
 
+/// Hysteresis (docs/sparse-nodes.md): storing and erasing back and forth
+/// across any conversion threshold of a bottom node converts it a bounded
+/// number of times, not once per operation. For every count `c` from 1 to
+/// one past the largest compact class, reached both by growing (ascending
+/// stores into an empty block) and by shrinking (a Full node erased down),
+/// three alternations run 1000 times each: store a new offset above every
+/// entry and erase it, store a new offset below the highest entry and
+/// erase it, and erase an entry and store it back. Each may convert at
+/// most twice in all (a rebuild, then a shrink or a grow, then in place).
+#[test]
+fn erase_store_alternations_do_not_thrash() {
+    let slots = 1u64 << CHUNK_SHIFT;
+    let max_compact = slots / 4;
+    let rounds = if cfg!(miri) { 20 } else { 1000 };
+    let base = 5 * slots;
+    let mut worst = 0;
+    let mut total_before = [0usize; 6];
+    for c in 1..=max_compact + 1 {
+        for down in [false, true] {
+            for way in 0..3 {
+                let xa: Xa = XArray::new();
+                // Entries at odd offsets (so that an even offset below the
+                // highest one is free), 1, 3, 5, ...; `c` of them, reached
+                // from above when `down`.
+                let have = if down { max_compact + 1 } else { c };
+                for k in 0..have {
+                    xa.store(base + 2 * k + 1, Entry::Value(k)).unwrap();
+                }
+                for k in (c..have).rev() {
+                    xa.erase(base + 2 * k + 1);
+                }
+                xa.check_invariants();
+                let before = xa.conversion_stats();
+                for (t, n) in total_before.iter_mut().zip(before) {
+                    *t += n;
+                }
+                let at = match way {
+                    // Above every entry (may be past the node for the
+                    // largest counts with 16-slot nodes: then the last
+                    // entry's slot is erased and stored instead).
+                    0 => (base + 2 * c + 1).min(base + slots - 1),
+                    // Below the highest entry.
+                    1 => base + 2 * (c - 1),
+                    // An entry there now.
+                    _ => base + 2 * (c - 1) + 1,
+                };
+                for r in 0..rounds {
+                    if xa.load(at, &pin()).is_some() {
+                        xa.erase(at);
+                        xa.store(at, Entry::Value(r)).unwrap();
+                    } else {
+                        xa.store(at, Entry::Value(r)).unwrap();
+                        xa.erase(at);
+                    }
+                }
+                xa.check_invariants();
+                let after = xa.conversion_stats();
+                let made: usize = after.iter().zip(before).map(|(a, b)| a - b).sum();
+                worst = worst.max(made);
+                assert!(
+                    made <= 2,
+                    "count {c} (reached {}), alternation {way} at {at}: {made} conversions in \
+                     {rounds} rounds: {before:?} -> {after:?}",
+                    if down { "from above" } else { "from below" }
+                );
+            }
+        }
+    }
+    // The setups themselves went through every conversion both ways.
+    assert!(
+        total_before[1] > 0 && total_before[2] > 0 && total_before[4] > 0 && total_before[5] > 0,
+        "{total_before:?}"
+    );
+    println!("alternations: at most {worst} conversions per 2x{rounds} operations");
+}
+
 fn env_u64(name: &str) -> Option<u64> {
     std::env::var(name).ok().and_then(|s| s.trim().parse().ok())
 }
