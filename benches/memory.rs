@@ -3,6 +3,9 @@
 //! against the 512,000 order-0 entries they stand for — against
 //! BTreeMap<u64, u64>, crossbeam SkipMap, scc::TreeIndex and congee?
 //!
+//! And after 90 % of the sparse keys are erased in random order: the bytes
+//! per entry left.
+//!
 //! A counting global allocator adds up the bytes each structure holds after
 //! it is built: "requested" is what the structure asked for, "malloc" what
 //! glibc really reserves (`malloc_usable_size` + its 8-byte header). Times
@@ -19,7 +22,9 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::{dense, flush_epoch, live_bytes, measure, sparse, Congee, Counting, Map, Scc, Xa};
+use common::{
+    dense, flush_epoch, live_bytes, measure, shuffled, sparse, Congee, Counting, Map, Scc, Xa,
+};
 use crossbeam_skiplist::SkipMap;
 use xradix::Entry;
 
@@ -57,6 +62,34 @@ fn main() {
         all::<Scc>(workload, &keys);
         all::<Congee>(workload, &keys);
     }
+    // What a tree keeps after most of it is erased: 90 % of the sparse
+    // keys, in random order, leave 100,000 entries in leaves that held
+    // ten times as many (issue 14's shrink: compact leaves rebuilt smaller,
+    // Full ones compact again).
+    let keys = sparse(N);
+    let gone = shuffled(&keys);
+    let gone = &gone[..N / 10 * 9];
+    let workload = "sparse 1e6, 90 % erased";
+    let (bytes, xa) = measure(|| {
+        let xa = Xa::build(&keys);
+        let locked = xa.lock();
+        for &k in gone {
+            locked.erase(k);
+        }
+        drop(locked);
+        xa
+    });
+    row(workload, Xa::NAME, keys.len() - gone.len(), bytes);
+    drop(xa);
+    let (bytes, map) = measure(|| {
+        let mut map = BTreeMap::<u64, u64>::build(&keys);
+        for k in gone {
+            map.remove(k);
+        }
+        map
+    });
+    row(workload, BTreeMap::<u64, u64>::NAME, map.len(), bytes);
+    drop(map);
 
     let (big, xa) = measure(|| {
         let xa = Xa::new();
