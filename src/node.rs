@@ -610,22 +610,6 @@ impl NodeRef {
         self.full().slots[offset].store(word, Ordering::Relaxed);
     }
 
-    /// Calls `f(offset, word)` for every non-null slot, in offset order.
-    /// Writers only (Relaxed loads of their own stores, under the lock).
-    pub(crate) fn for_each_live(self, mut f: impl FnMut(usize, Word)) {
-        if !self.is_full() {
-            compact::for_each_live(self.0, f);
-            return;
-        }
-        for (offset, slot) in self.full().slots.iter().enumerate() {
-            // Relaxed: our own stores, under the lock.
-            let w = slot.load(Ordering::Relaxed);
-            if !w.is_null() {
-                f(offset, w);
-            }
-        }
-    }
-
     /// A copy of this leaf of a smaller kind, not yet reachable by anyone:
     /// every entry with its marks, and a position reserved (a tombstone)
     /// for `reserve` unless `to_full`, at the smallest class that holds
@@ -637,14 +621,14 @@ impl NodeRef {
             let ptr = Node::alloc(0);
             // SAFETY: fresh, private.
             let full = unsafe { NodeRef::new(ptr) };
-            self.for_each_live(|offset, w| full.init_slot(offset, w));
+            compact::for_each_live(self.0, |offset, w| full.init_slot(offset, w));
             for m in 0..MARKS {
                 // Relaxed: private until published (see `init_slot`).
                 full.full().marks[m].store(self.marks(m), Ordering::Relaxed);
             }
             ptr
         } else {
-            compact::rebuild(self, live, Some(reserve))
+            compact::rebuild(self.0, live, reserve)
         };
         // SAFETY: fresh, private.
         let n = unsafe { NodeRef::new(new) };
@@ -657,9 +641,9 @@ impl NodeRef {
     /// > 0`) calls for [`NodeRef::shrunk`], by the count alone: a bottom
     /// node whose class has at least 4 slots, with at most a quarter of
     /// them live, or a Full bottom node with at most [`FULL_SHRINK`]. (A
-    /// Full node must also hold no sibling run, [`NodeRef::has_sibling_run`],
-    /// and be in a tree that does not track free slots: the caller's
-    /// checks.) Upper nodes never shrink.
+    /// Full node must also hold no sibling run, which [`NodeRef::shrunk`]
+    /// checks, and be in a tree that does not track free slots, which the
+    /// caller checks.) Upper nodes never shrink.
     ///
     /// The hysteresis this gives (docs/sparse-nodes.md): a rebuild for a
     /// store leaves more than half of its class live, a shrink leaves at
@@ -677,33 +661,82 @@ impl NodeRef {
         }
     }
 
-    /// Whether this Full node holds a sibling run (an entry spanning more
-    /// than one slot). Writers only.
-    pub(crate) fn has_sibling_run(self) -> bool {
-        self.is_full()
-            && self
-                .full()
-                .slots
-                .iter()
+    /// A copy of this bottom node at the smallest compact class with at
+    /// least twice as many slots as it has entries, tombstones dropped,
+    /// every entry with its marks and the same counts: the shrink
+    /// conversion. Not yet reachable by anyone; writers only. Returns the
+    /// copy and the offsets of the entries it took (for
+    /// [`NodeRef::retry_at`]), or `None` for a Full node holding a sibling
+    /// run (or, which `shrinks_at` rules out, more than [`FULL_SHRINK`]
+    /// entries). One pass over the node finds both the entries and any
+    /// sibling.
+    pub(crate) fn shrunk(self) -> Option<(*mut Node, u64)> {
+        debug_assert!(self.shift() == 0);
+        let mut words = [NULL; FULL_SHRINK];
+        let mut present = 0u64;
+        let mut n = 0;
+        if self.is_full() {
+            // `count` slots are in use, siblings included: once that many
+            // entries are found, the rest are empty.
+            let used = self.count();
+            for (offset, slot) in self.full().slots.iter().enumerate() {
                 // Relaxed: our own stores, under the lock.
-                .any(|s| entry::is_sibling(s.load(Ordering::Relaxed)))
+                let w = slot.load(Ordering::Relaxed);
+                if w.is_null() {
+                    continue;
+                }
+                if entry::is_sibling(w) || n == FULL_SHRINK {
+                    return None;
+                }
+                words[n] = w;
+                present |= 1 << offset;
+                n += 1;
+                if n == used {
+                    break;
+                }
+            }
+        } else {
+            compact::for_each_live(self.0, |offset, w| {
+                if n < FULL_SHRINK {
+                    words[n] = w;
+                    present |= 1 << offset;
+                }
+                n += 1;
+            });
+            if n > FULL_SHRINK {
+                return None;
+            }
+        }
+        debug_assert_eq!(n, self.count());
+        let mut marks = [0; MARKS];
+        for (m, bits) in marks.iter_mut().enumerate() {
+            *bits = self.marks(m);
+        }
+        let new = compact::build(present, &words[..n], 2 * n, &marks);
+        // SAFETY: fresh, private.
+        let copy = unsafe { NodeRef::new(new) };
+        copy.set_count(n);
+        copy.set_nr_values(self.nr_values());
+        Some((new, present))
     }
 
-    /// A copy of this bottom node (any kind, no sibling run) at the
-    /// smallest compact class with at least twice as many slots as it has
-    /// entries, tombstones dropped, every entry with its marks and the same
-    /// counts: the shrink conversion. Not yet reachable by anyone; writers
-    /// only. The node holds 1..=[`FULL_SHRINK`] entries.
-    pub(crate) fn shrunk(self) -> *mut Node {
-        let live = self.count();
-        debug_assert!(self.shift() == 0 && (1..=FULL_SHRINK).contains(&live));
-        debug_assert!(!self.has_sibling_run());
-        let new = compact::rebuild(self, 2 * live, None);
-        // SAFETY: fresh, private.
-        let n = unsafe { NodeRef::new(new) };
-        n.set_count(live);
-        n.set_nr_values(self.nr_values());
-        new
+    /// Turns the slots at `offsets` of this node, which has just left the
+    /// tree and holds something there, into retry entries: what
+    /// [`NodeRef::retry_all`] does, for a caller that knows which slots
+    /// are in use (a Full node need not be scanned). Writers only.
+    pub(crate) fn retry_at(self, offsets: u64) {
+        if !self.is_full() {
+            self.retry_all();
+            return;
+        }
+        let mut bits = offsets;
+        while bits != 0 {
+            let offset = bits.trailing_zeros() as usize;
+            debug_assert!(!self.load_full(offset).is_null());
+            // Release: as in `retry_all`.
+            self.full().slots[offset].store(RETRY, Ordering::Release);
+            bits &= bits - 1;
+        }
     }
 
     /// Turns every non-empty slot of this node, which has just left the

@@ -338,13 +338,15 @@ impl Root {
             Conversion::InsertBelow
         };
         // SAFETY: the caller's contract; `new` is complete.
-        unsafe { self.swap_leaf(walk, old, new, stat, reclaim) };
+        unsafe { self.swap_leaf(walk, old, new, None, stat, reclaim) };
         copy
     }
 
     /// Links `new`, a complete copy of `old` (the deepest node of the
     /// walk's path), where `old` was, and retires `old` as a shell: the
-    /// publication every conversion shares (see [`Root::convert`]).
+    /// publication every conversion shares (see [`Root::convert`]). The
+    /// slots of `old` that become retry entries are `taken` (offsets), or
+    /// every non-null one when `None`.
     ///
     /// # Safety
     /// The lock is held; `old` is the deepest node of the walk's path; the
@@ -355,6 +357,7 @@ impl Root {
         walk: &mut Walk,
         old: NodeRef,
         new: *mut Node,
+        taken: Option<u64>,
         stat: Conversion,
         reclaim: &Reclaimer<'_>,
     ) {
@@ -371,7 +374,10 @@ impl Root {
             let at = node::offset_of(walk.index, parent.shift());
             parent.publish_with(at, word, node::CONVERT_PUBLISH);
         }
-        old.retry_all();
+        match taken {
+            Some(offsets) => old.retry_at(offsets),
+            None => old.retry_all(),
+        }
         let ptr = old.as_ptr().cast_mut();
         // SAFETY: unlinked just now; its entries live on in the copy, so
         // only the node itself is freed, after every reader that may still
@@ -722,7 +728,9 @@ impl Root {
     /// its first store (see `Reclaimer::prepare`).
     #[inline]
     fn may_shrink(&self, node: NodeRef, left: usize) -> bool {
-        !self.track_free && node.shrinks_at(left)
+        // Every threshold is at most FULL_SHRINK (a compact class's quarter
+        // is at most 4): most erases stop at this one comparison.
+        left <= node::FULL_SHRINK && !self.track_free && node.shrinks_at(left)
     }
 
     /// The shrink conversions: rebuilds `node`, a bottom node an erase left
@@ -744,16 +752,16 @@ impl Root {
             return;
         }
         let stat = if node.is_full() {
-            if node.has_sibling_run() {
-                return;
-            }
             Conversion::FullToCompact
         } else {
             Conversion::Shrink
         };
-        let new = node.shrunk();
+        let Some((new, taken)) = node.shrunk() else {
+            // A Full node holding a sibling run stays Full.
+            return;
+        };
         // SAFETY: the caller's contract; `new` is a complete copy.
-        unsafe { self.swap_leaf(walk, node, new, stat, reclaim) };
+        unsafe { self.swap_leaf(walk, node, new, Some(taken), stat, reclaim) };
     }
 
     /// Unlinks the empty nodes at the bottom of the walk's path, climbing
