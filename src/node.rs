@@ -637,8 +637,8 @@ impl NodeRef {
         new
     }
 
-    /// Whether an erase that leaves this node with `left` entries (`left
-    /// > 0`) calls for [`NodeRef::shrunk`], by the count alone: a bottom
+    /// Whether an erase that leaves this node with `left` entries (at
+    /// least one) calls for [`NodeRef::shrunk`], by the count alone: a bottom
     /// node whose class has at least 4 slots, with at most a quarter of
     /// them live, or a Full bottom node with at most [`FULL_SHRINK`]. (A
     /// Full node must also hold no sibling run, which [`NodeRef::shrunk`]
