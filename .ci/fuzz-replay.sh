@@ -6,6 +6,12 @@
 # `--cfg xradix_small_nodes` (16-slot nodes, deeper trees for the same
 # indices), the two builds the corpus was fuzzed with.
 #
+# Each input also reports the tree's conversions of compact bottom nodes
+# (XRADIX_FUZZ_CONVERSIONS); the sums are printed, and every conversion,
+# growing and shrinking, must have happened at least once in each build:
+# the corpus holds seeds that force each one (the `churn-*` seeds, made by
+# fuzz/seeds.py).
+#
 # Needs the nightly toolchain and cargo-fuzz (installed here if missing);
 # without nightly it prints a line saying it skipped, and exits 0.
 #
@@ -39,7 +45,17 @@ replay() {
     exit 1
   fi
   grep -E '^#[0-9]+[[:space:]]+(INITED|DONE)' target/replay.log | tail -n 1 | sed 's/^/  /'
+  local sums
+  sums=$(sed -n 's/^XRADIX_CONVERSIONS \[\(.*\)\]$/\1/p' target/replay.log |
+    awk -F', ' '{ for (i = 1; i <= NF; i++) s[i] += $i; if (NF > n) n = NF }
+      END { for (i = 1; i <= n; i++) printf "%s%d", (i > 1 ? " " : ""), s[i] }')
+  echo "  conversions [insert-below grow grow-to-Full to-Full-for-siblings shrink Full-to-compact]: $sums"
+  if [ -z "$sums" ] || [ "$(echo "$sums" | wc -w)" -ne 6 ] || echo " $sums " | grep -q ' 0 '; then
+    echo "fuzz-replay: FAILED ($what): the corpus no longer reaches every conversion"
+    exit 1
+  fi
 }
+export XRADIX_FUZZ_CONVERSIONS=1
 
 mkdir -p target
 replay "64-slot nodes, AddressSanitizer" \

@@ -3,6 +3,10 @@
 //! against the 512,000 order-0 entries they stand for — against
 //! BTreeMap<u64, u64>, crossbeam SkipMap, scc::TreeIndex and congee?
 //!
+//! And after 90 % of the keys are erased in random order (uniform in 2^26,
+//! and in 2^21): the bytes per entry left, beside a fresh tree of the keys
+//! left.
+//!
 //! A counting global allocator adds up the bytes each structure holds after
 //! it is built: "requested" is what the structure asked for, "malloc" what
 //! glibc really reserves (`malloc_usable_size` + its 8-byte header). Times
@@ -19,7 +23,9 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::{dense, flush_epoch, live_bytes, measure, sparse, Congee, Counting, Map, Scc, Xa};
+use common::{
+    dense, flush_epoch, live_bytes, measure, shuffled, sparse, Congee, Counting, Map, Scc, Xa,
+};
 use crossbeam_skiplist::SkipMap;
 use xradix::Entry;
 
@@ -56,6 +62,48 @@ fn main() {
         all::<SkipMap<u64, u64>>(workload, &keys);
         all::<Scc>(workload, &keys);
         all::<Congee>(workload, &keys);
+    }
+    // What a tree keeps after most of it is erased: 90 % of the keys, in
+    // random order, leave 100,000 entries in leaves that held ten times as
+    // many (issue 14's shrink: compact leaves rebuilt smaller, Full ones
+    // compact again). Uniform in 2^26 (the sparse rows: about one key per
+    // bottom node, so mostly Singles, and the Full nodes above them are
+    // most of the bytes), and uniform in 2^21 (about 30 keys per bottom
+    // node: Full leaves, 3 keys each after the erase). "fresh": the keys
+    // left, stored into a new tree, the floor for the same shape.
+    let mid: Vec<u64> = shuffled(&(0..1u64 << 21).collect::<Vec<_>>())[..N].to_vec();
+    for (name, keys) in [("sparse 1e6", sparse(N)), ("1e6 in 2^21", mid)] {
+        let order = shuffled(&keys);
+        let (gone, left) = order.split_at(N / 10 * 9);
+        let workload = format!("{name}, 90 % erased");
+        let (bytes, xa) = measure(|| {
+            let xa = Xa::build(&keys);
+            let locked = xa.lock();
+            for &k in gone {
+                locked.erase(k);
+            }
+            drop(locked);
+            xa
+        });
+        row(&workload, Xa::NAME, left.len(), bytes);
+        drop(xa);
+        let (bytes, xa) = measure(|| Xa::build(left));
+        row(
+            &format!("{name}, the 10 % left, fresh"),
+            Xa::NAME,
+            left.len(),
+            bytes,
+        );
+        drop(xa);
+        let (bytes, map) = measure(|| {
+            let mut map = BTreeMap::<u64, u64>::build(&keys);
+            for k in gone {
+                map.remove(k);
+            }
+            map
+        });
+        row(&workload, BTreeMap::<u64, u64>::NAME, map.len(), bytes);
+        drop(map);
     }
 
     let (big, xa) = measure(|| {

@@ -43,6 +43,9 @@ pub(crate) struct Root {
     pub(crate) marks: AtomicU8,
     /// Mark 0 tracks free slots (`Flags::ALLOC`).
     pub(crate) track_free: bool,
+    /// Bottom nodes shrink on erase: always, except in loom models that
+    /// did not ask for it (`Flags::LOOM_SHRINK`).
+    pub(crate) shrink_leaves: bool,
     /// What writers change on every operation, on cache lines of its own.
     pub(crate) writer: CachePadded<WriterSide>,
 }
@@ -62,11 +65,12 @@ pub(crate) struct WriterSide {
 }
 
 impl Root {
-    pub(crate) fn new(track_free: bool) -> Root {
+    pub(crate) fn new(track_free: bool, shrink_leaves: bool) -> Root {
         Root {
             head: AtomicPtr::new(NULL),
             marks: AtomicU8::new(0),
             track_free,
+            shrink_leaves,
             writer: CachePadded(WriterSide {
                 lock: Lock::new(),
                 len: StatCounter::new(0),

@@ -91,6 +91,13 @@ pub(crate) const C2: u8 = 2;
 /// builds (C1, C2, C4, then Full), so that tests reach every conversion
 /// with a few entries.
 pub(crate) const MAX_COMPACT: usize = SLOTS / 4;
+/// An erase that leaves a Full bottom node with at most this many entries
+/// (and no sibling run) shrinks it to a compact class: half the largest
+/// compact class, 8 (2 in small-node builds), so that a node that grew to
+/// Full (more than [`MAX_COMPACT`] entries) is erased into more than
+/// [`MAX_COMPACT`] / 2 times before it shrinks, and a shrunk node takes
+/// more than [`MAX_COMPACT`] / 2 stores before it grows to Full again.
+pub(crate) const FULL_SHRINK: usize = MAX_COMPACT / 2;
 
 /// The header every kind of node starts with (the first 4 bytes), so that
 /// a reader can tell the kind before it knows anything else. A `Node` is
@@ -628,6 +635,87 @@ impl NodeRef {
         n.set_count(self.count());
         n.set_nr_values(self.nr_values());
         new
+    }
+
+    /// Whether an erase that leaves this node with `left` entries (at
+    /// least one) calls for [`NodeRef::shrunk`], by the count alone: a bottom
+    /// node whose class has at least 4 slots, with at most a quarter of
+    /// them live, or a Full bottom node with at most [`FULL_SHRINK`]. (A
+    /// Full node must also hold no sibling run, which [`NodeRef::shrunk`]
+    /// checks, and be in a tree that does not track free slots, which the
+    /// caller checks.) Upper nodes never shrink.
+    ///
+    /// The hysteresis this gives (docs/sparse-nodes.md): a rebuild for a
+    /// store leaves more than half of its class live, a shrink leaves at
+    /// most half, and the next shrink needs at most a quarter.
+    #[inline]
+    pub(crate) fn shrinks_at(self, left: usize) -> bool {
+        if self.shift() != 0 || left == 0 {
+            return false;
+        }
+        let cap = self.capacity();
+        if cap == SLOTS {
+            left <= FULL_SHRINK
+        } else {
+            cap >= 4 && left <= cap / 4
+        }
+    }
+
+    /// A copy of this bottom node at the smallest compact class with at
+    /// least twice as many slots as it has entries, tombstones dropped,
+    /// every entry with its marks and the same counts: the shrink
+    /// conversion. Not yet reachable by anyone; writers only. `None` for a
+    /// Full node holding a sibling run (or, which `shrinks_at` rules out,
+    /// more than [`FULL_SHRINK`] entries). One pass over the node finds
+    /// both the entries and any sibling.
+    pub(crate) fn shrunk(self) -> Option<*mut Node> {
+        debug_assert!(self.shift() == 0);
+        let mut words = [NULL; FULL_SHRINK];
+        let mut present = 0u64;
+        let mut n = 0;
+        if self.is_full() {
+            // `count` slots are in use, siblings included: once that many
+            // entries are found, the rest are empty.
+            let used = self.count();
+            for (offset, slot) in self.full().slots.iter().enumerate() {
+                // Relaxed: our own stores, under the lock.
+                let w = slot.load(Ordering::Relaxed);
+                if w.is_null() {
+                    continue;
+                }
+                if entry::is_sibling(w) || n == FULL_SHRINK {
+                    return None;
+                }
+                words[n] = w;
+                present |= 1 << offset;
+                n += 1;
+                if n == used {
+                    break;
+                }
+            }
+        } else {
+            compact::for_each_live(self.0, |offset, w| {
+                if n < FULL_SHRINK {
+                    words[n] = w;
+                    present |= 1 << offset;
+                }
+                n += 1;
+            });
+            if n > FULL_SHRINK {
+                return None;
+            }
+        }
+        debug_assert_eq!(n, self.count());
+        let mut marks = [0; MARKS];
+        for (m, bits) in marks.iter_mut().enumerate() {
+            *bits = self.marks(m);
+        }
+        let new = compact::build(present, &words[..n], 2 * n, &marks);
+        // SAFETY: fresh, private.
+        let copy = unsafe { NodeRef::new(new) };
+        copy.set_count(n);
+        copy.set_nr_values(self.nr_values());
+        Some(new)
     }
 
     /// Turns the slots of this node, which has just left the tree, into

@@ -46,6 +46,13 @@ bitflags::bitflags! {
         /// assert_eq!(ids.alloc(Entry::Value(0), 0..=9).unwrap(), 1);
         /// ```
         const ALLOC1 = 2;
+        /// Loom models only: bottom nodes shrink on erase (see
+        /// `Root::may_shrink`). Off by default there, so that a model
+        /// about something else does not also explore every schedule of a
+        /// shrink conversion; the shrink models turn it on.
+        #[cfg(xradix_loom)]
+        #[doc(hidden)]
+        const LOOM_SHRINK = 1 << 31;
     }
 }
 
@@ -214,13 +221,27 @@ impl<T: Send + Sync + 'static, V: Value> XArray<T, V> {
     /// ```
     pub fn with_collector(collector: Collector, flags: Flags) -> Self {
         XArray {
-            root: Root::new(flags.intersects(Flags::ALLOC | Flags::ALLOC1)),
+            root: Root::new(
+                flags.intersects(Flags::ALLOC | Flags::ALLOC1),
+                cfg!(not(xradix_loom)) || Self::loom_shrink(flags),
+            ),
             collector,
             default_collector: false,
             flags,
             in_flight: InFlight::new(),
             _entries: PhantomData,
         }
+    }
+
+    /// Whether a loom model asked for shrinking bottom nodes.
+    #[cfg(xradix_loom)]
+    fn loom_shrink(flags: Flags) -> bool {
+        flags.contains(Flags::LOOM_SHRINK)
+    }
+
+    #[cfg(not(xradix_loom))]
+    fn loom_shrink(_: Flags) -> bool {
+        false
     }
 
     /// The flags the tree was made with.
@@ -634,15 +655,16 @@ impl<T: Send + Sync + 'static, V: Value> XArray<T, V> {
 
     /// How many times this tree has converted a bottom node from one kind
     /// to another, by conversion: `[insert_below, grow, grow_to_full,
-    /// to_full_for_siblings]` (docs/sparse-nodes.md). For tests, which
-    /// assert that each conversion happened; not a stable API.
+    /// to_full_for_siblings, shrink, full_to_compact]`
+    /// (docs/sparse-nodes.md). For tests, which assert that each conversion
+    /// happened; not a stable API.
     ///
     /// ```
     /// let xa: xradix::XArray = xradix::XArray::new();
-    /// assert_eq!(xa.conversion_stats(), [0; 4]);
+    /// assert_eq!(xa.conversion_stats(), [0; 6]);
     /// ```
     #[doc(hidden)]
-    pub fn conversion_stats(&self) -> [usize; 4] {
+    pub fn conversion_stats(&self) -> [usize; 6] {
         self.root.conversions()
     }
 }

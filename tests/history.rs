@@ -397,7 +397,9 @@ const RANDOM: Scenario = Scenario {
 /// below the highest offset present and rebuild the node), mark some,
 /// now and then store a multi-order entry in it (which turns the node
 /// Full), erase some back to tombstones and often the whole block to
-/// empty, so that the next fill starts from a Single again. Readers load,
+/// empty, so that the next fill starts from a Single again; on the way
+/// down the nodes shrink (Full to compact at 8 entries, 2 with 16-slot
+/// nodes; a compact class at a quarter live). Readers load,
 /// ask orders and marks, iterate both ways (marked too) and batch-load
 /// across the blocks meanwhile.
 const SPARSE_CHURN: Scenario = Scenario {
@@ -485,8 +487,8 @@ struct Totals {
     report: Report,
     versions: u64,
     /// Conversions of bottom nodes: insert-below, grow, grow to Full, to
-    /// Full for siblings.
-    conversions: [usize; 4],
+    /// Full for siblings, shrink, Full to compact.
+    conversions: [usize; 6],
     /// With XRADIX_HISTORY_KEEP_GOING: violations per kind, and when each
     /// kind was first seen.
     violations: HashMap<&'static str, u64>,
@@ -540,7 +542,7 @@ fn round(
     base: u64,
     ops: u64,
     cap: usize,
-) -> (Vec<Op>, Vec<Rec>, [usize; 4]) {
+) -> (Vec<Op>, Vec<Rec>, [usize; 6]) {
     let sh = Shared::new(sc.online_model);
     (sc.setup)(&sh, base);
     let start = Barrier::new(sc.writers + sc.readers);
@@ -698,7 +700,7 @@ fn run(sc: &Scenario) {
     }
     eprintln!(
         "history {}: ok in {:.1} s (seed {seed}): {}; conversions [insert-below, grow, grow to \
-         Full, to Full for siblings] {:?}",
+         Full, to Full for siblings, shrink, Full to compact] {:?}",
         sc.name,
         started.elapsed().as_secs_f64(),
         t.summary(),

@@ -404,13 +404,9 @@ impl Run {
         for &o in &offsets[..n as usize] {
             let i = base + o;
             if mode < 3 {
-                // Erase: tombstones, and now and then the whole block.
-                let got = self.xa.erase(i);
-                let want = self.model.erase(i);
-                assert!(
-                    owned_matches(got.as_ref(), want.as_ref()),
-                    "churn erase({i}) returned {got:?}, model {want:?}"
-                );
+                // Erase: tombstones, shrinks, and now and then the whole
+                // block.
+                self.churn_erase(i);
             } else {
                 let e = self.gen.entry();
                 let got = self.xa.store(i, e.clone()).unwrap();
@@ -444,6 +440,40 @@ impl Run {
                 None => self.gen.recent.push(base + o),
             }
         }
+    }
+
+    /// Erases `i` by one of the ways an entry leaves a bottom node, each of
+    /// which may shrink it: `erase`, a `CursorMut` erase, `cmpxchg` of
+    /// the current entry to nothing, or `release` of a reservation.
+    fn churn_erase(&mut self, i: u64) {
+        let cur = self.model.at(i).map(|e| e.val.clone());
+        let how = self.gen.rng.below(4);
+        let got = match (how, &cur) {
+            (_, Some(MVal::Reserved)) if how >= 2 => {
+                self.xa.release(i);
+                None
+            }
+            (1, _) => self.xa.lock().cursor_mut(i).erase(),
+            (2 | 3, Some(v)) => {
+                let old = v.to_entry();
+                let got = self.xa.cmpxchg(i, old.as_ref(), None).unwrap();
+                assert!(
+                    owned_matches(got.as_ref(), cur.as_ref()),
+                    "churn cmpxchg({i}, {old:?}, None) returned {got:?}, model {cur:?}"
+                );
+                self.model.erase(i);
+                return;
+            }
+            _ => self.xa.erase(i),
+        };
+        let want = self.model.erase(i);
+        if how >= 2 && matches!(cur, Some(MVal::Reserved)) {
+            return;
+        }
+        assert!(
+            owned_matches(got.as_ref(), want.as_ref()),
+            "churn erase({i}) (way {how}) returned {got:?}, model {want:?}"
+        );
     }
 
     /// A `store_order` of order 1 .. CHUNK_SHIFT - 1 (an entry needing
@@ -1051,7 +1081,7 @@ impl Run {
 #[test]
 fn compact_leaves_convert_every_way() {
     let (seeds, steps) = if cfg!(miri) { (1, 16) } else { (24, 600) };
-    let mut total = [0usize; 4];
+    let mut total = [0usize; 6];
     for seed in 0..seeds {
         // Seeds 0..6 mod 8: trees without ALLOC (those keep Full nodes).
         let mut run = Run::new(1000 + seed * 8 + seed % 6);
@@ -1114,11 +1144,92 @@ fn compact_leaves_convert_every_way() {
         "grow",
         "grow to Full",
         "to Full for siblings",
+        "shrink",
+        "Full to compact",
     ];
     for (name, n) in names.iter().zip(total) {
         assert!(n > 0, "no {name} conversion happened: {total:?}");
     }
-    println!("conversions [insert-below, grow, grow to Full, to Full for siblings]: {total:?}");
+    println!(
+        "conversions [insert-below, grow, grow to Full, to Full for siblings, shrink, \
+         Full to compact]: {total:?}"
+    );
+}
+
+/// Hysteresis (docs/sparse-nodes.md): storing and erasing back and forth
+/// across any conversion threshold of a bottom node converts it a bounded
+/// number of times, not once per operation. For every count `c` from 1 to
+/// one past the largest compact class, reached both by growing (ascending
+/// stores into an empty block) and by shrinking (a Full node erased down),
+/// three alternations run 1000 times each: store a new offset above every
+/// entry and erase it, store a new offset below the highest entry and
+/// erase it, and erase an entry and store it back. Each may convert at
+/// most twice in all (a rebuild, then a shrink or a grow, then in place).
+#[test]
+fn erase_store_alternations_do_not_thrash() {
+    let slots = 1u64 << CHUNK_SHIFT;
+    let max_compact = slots / 4;
+    let rounds = if cfg!(miri) { 20 } else { 1000 };
+    let base = 5 * slots;
+    let mut worst = 0;
+    let mut total_before = [0usize; 6];
+    for c in 1..=max_compact + 1 {
+        for down in [false, true] {
+            for way in 0..3 {
+                let xa: Xa = XArray::new();
+                // Entries at odd offsets (so that an even offset below the
+                // highest one is free), 1, 3, 5, ...; `c` of them, reached
+                // from above when `down`.
+                let have = if down { max_compact + 1 } else { c };
+                for k in 0..have {
+                    xa.store(base + 2 * k + 1, Entry::Value(k)).unwrap();
+                }
+                for k in (c..have).rev() {
+                    xa.erase(base + 2 * k + 1);
+                }
+                xa.check_invariants();
+                let before = xa.conversion_stats();
+                for (t, n) in total_before.iter_mut().zip(before) {
+                    *t += n;
+                }
+                let at = match way {
+                    // Above every entry (may be past the node for the
+                    // largest counts with 16-slot nodes: then the last
+                    // entry's slot is erased and stored instead).
+                    0 => (base + 2 * c + 1).min(base + slots - 1),
+                    // Below the highest entry.
+                    1 => base + 2 * (c - 1),
+                    // An entry there now.
+                    _ => base + 2 * (c - 1) + 1,
+                };
+                for r in 0..rounds {
+                    if xa.load(at, &pin()).is_some() {
+                        xa.erase(at);
+                        xa.store(at, Entry::Value(r)).unwrap();
+                    } else {
+                        xa.store(at, Entry::Value(r)).unwrap();
+                        xa.erase(at);
+                    }
+                }
+                xa.check_invariants();
+                let after = xa.conversion_stats();
+                let made: usize = after.iter().zip(before).map(|(a, b)| a - b).sum();
+                worst = worst.max(made);
+                assert!(
+                    made <= 2,
+                    "count {c} (reached {}), alternation {way} at {at}: {made} conversions in \
+                     {rounds} rounds: {before:?} -> {after:?}",
+                    if down { "from above" } else { "from below" }
+                );
+            }
+        }
+    }
+    // The setups themselves went through every conversion both ways.
+    assert!(
+        total_before[1] > 0 && total_before[2] > 0 && total_before[4] > 0 && total_before[5] > 0,
+        "{total_before:?}"
+    );
+    println!("alternations: at most {worst} conversions per 2x{rounds} operations");
 }
 
 fn env_u64(name: &str) -> Option<u64> {

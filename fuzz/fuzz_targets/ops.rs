@@ -18,8 +18,12 @@
 //! get, get_order, get_mark), `len`, and runs `check_invariants()`; at the
 //! end (and on `CheckAll`) it compares everything. Indices come from a few
 //! small regions placed across node boundaries at every level, so that
-//! operations collide and trees grow and shrink. Input is decoded with
-//! `arbitrary`; `cargo fuzz fmt ops FILE` prints the decoded sequence.
+//! operations collide and trees grow and shrink. `Churn` fills one bottom
+//! node and erases it back in one operation, so that short inputs reach
+//! every conversion of the compact bottom nodes, both ways. Input is
+//! decoded with `arbitrary`; `cargo fuzz fmt ops FILE` prints the decoded
+//! sequence. With `XRADIX_FUZZ_CONVERSIONS` set, each input prints the
+//! tree's conversion counts (`.ci/fuzz-replay.sh` sums them).
 #![no_main]
 
 use std::collections::VecDeque;
@@ -151,6 +155,19 @@ enum Op {
         steps: Vec<MutStep>,
     },
     CheckAll,
+    /// Stores `n` entries into one bottom node's block, then erases all but
+    /// `keep` of them, so that the node grows and shrinks through every
+    /// class in one step (docs/sparse-nodes.md); see `Run::churn`.
+    Churn {
+        block: u8,
+        n: u8,
+        keep: u8,
+        first: u8,
+        stride: u8,
+        order: u8,
+        ent: Ent,
+        mark: Option<u8>,
+    },
 }
 
 #[derive(Arbitrary, Debug, Clone, Copy)]
@@ -798,6 +815,103 @@ impl Run {
                     self.check_all();
                 }
             }
+            Op::Churn {
+                block,
+                n,
+                keep,
+                first,
+                stride,
+                order,
+                ent,
+                mark,
+            } => self.churn(block, n, keep, first, stride, order, ent, mark),
+        }
+    }
+
+    /// `Op::Churn`: the bottom node's block holding the middle of region
+    /// `block` (the region's first index plus 40, rounded down to a node:
+    /// it holds that region's middle, and a tree of that block alone has
+    /// the bottom node on top). Offsets `first + k * stride` for `k` in
+    /// `0..n` (`stride` made odd: distinct offsets, ascending for stride 1,
+    /// descending for `SLOTS - 1`, scattered else; so stores append, or
+    /// land below the highest offset and rebuild). `n` is capped at a
+    /// node's slots. Stores go in that order (a mark on every other one
+    /// when `mark` is set); then the entries `keep..n` are erased, in
+    /// reverse when bit 0 of `order` is set, each by one of the erasing
+    /// calls (`erase`, `cmpxchg` to nothing, a `CursorMut` erase) picked by
+    /// `order >> 1`. The node's invariants and the written index are
+    /// checked after every store and erase.
+    #[allow(clippy::too_many_arguments)]
+    fn churn(
+        &mut self,
+        block: u8,
+        n: u8,
+        keep: u8,
+        first: u8,
+        stride: u8,
+        order: u8,
+        ent: Ent,
+        mark: Option<u8>,
+    ) {
+        let slots = 1u64 << CHUNK_SHIFT;
+        let base = (REGIONS[(block % 8) as usize] + 40) & !(slots - 1);
+        let n = (n as u64).min(slots);
+        let keep = (keep as u64).min(n);
+        let stride = stride as u64 | 1;
+        let at = |k: u64| base + ((first as u64 + k * stride) & (slots - 1));
+        let (e, wide) = self.entry(ent);
+        for k in 0..n {
+            let i = at(k);
+            let got = self.xa.store(i, e.clone());
+            if wide {
+                assert!(Self::too_wide(got.unwrap_err()));
+                return;
+            }
+            let want = self.model.store(i, MVal::of(&e));
+            assert!(
+                owned_matches(got.unwrap().as_ref(), want.as_ref()),
+                "churn store({i})"
+            );
+            if let Some(m) = mark.filter(|_| k % 2 == 0) {
+                let m = self.mark(m);
+                self.xa.set_mark(i, m);
+                self.model.set_marks(i, bit(m), true);
+            }
+            self.check_index(i, false);
+            self.xa.check_invariants();
+        }
+        let mut gone: Vec<u64> = (keep..n).collect();
+        if order & 1 == 1 {
+            gone.reverse();
+        }
+        for k in gone {
+            let i = at(k);
+            let cur = self.model.at(i).map(|e| e.val.clone());
+            let got = match (order >> 1) % 3 {
+                0 => self.xa.erase(i),
+                1 => self.xa.lock().cursor_mut(i).erase(),
+                _ => {
+                    let old = cur.as_ref().and_then(MVal::to_entry);
+                    if cur.is_some() && old.is_none() {
+                        // A reservation: cmpxchg(None -> None) is unsettled.
+                        self.xa.erase(i)
+                    } else {
+                        let got = self.xa.cmpxchg(i, old.as_ref(), None).unwrap();
+                        assert!(owned_matches(got.as_ref(), cur.as_ref()));
+                        self.model.erase(i);
+                        self.check_index(i, false);
+                        self.xa.check_invariants();
+                        continue;
+                    }
+                }
+            };
+            let want = self.model.erase(i);
+            assert!(
+                owned_matches(got.as_ref(), want.as_ref()),
+                "churn erase({i}) returned {got:?}, model {want:?}"
+            );
+            self.check_index(i, false);
+            self.xa.check_invariants();
         }
     }
 
@@ -952,4 +1066,16 @@ fuzz_target!(|input: Input| {
         run.check_step();
     }
     run.check_all();
+    if report_conversions() {
+        // One line per input, summed by .ci/fuzz-replay.sh to show that the
+        // corpus reaches every conversion of the compact bottom nodes.
+        eprintln!("XRADIX_CONVERSIONS {:?}", run.xa.conversion_stats());
+    }
 });
+
+/// Whether `XRADIX_FUZZ_CONVERSIONS` is set: each input then reports the
+/// tree's `conversion_stats` on stderr.
+fn report_conversions() -> bool {
+    static REPORT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *REPORT.get_or_init(|| std::env::var_os("XRADIX_FUZZ_CONVERSIONS").is_some())
+}

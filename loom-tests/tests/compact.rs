@@ -28,23 +28,39 @@
 //!   stores 50, which rebuilds the node as a C4; a `Cursor` stepping with
 //!   `next` from 48 to 53 visits every index once, in order, and sees 49
 //!   and 51 every time.
+//! - `load_vs_shrink`: a C4 holding 49 and 52 (50 erased: a tombstone);
+//!   the writer erases 49, which leaves one entry in four slots: the node
+//!   shrinks to a C2 holding 52 (at position 0 instead of 2). The reader
+//!   loads 52 (always its value) and 49 (its value or nothing).
+//! - `load_vs_shrink_full_to_compact`: a Full leaf holding 49, 50 (an
+//!   item) and 52; the writer erases 52, which leaves two entries (the
+//!   Full threshold with 16-slot nodes): the node becomes a C4. The reader
+//!   loads 50 (the item, intact and not dropped) and 52.
+//! - `iter_marked_vs_erase_shrink`: a C4 holding 49 and 52, both DIRTY;
+//!   the writer erases 49 (marks cleared before the slot), and the node
+//!   shrinks to a C2 whose mark is copied by position. The reader's
+//!   `iter_marked` yields 52 exactly once (49 at most once, before it),
+//!   each with its value.
 //!
 //! The deliberately broken build (`--cfg xradix_loom_broken_convert`, see
 //! broken_convert_publish.rs and .ci/loom.sh) weakens the store that
 //! publishes a converted node to Relaxed, and loom must fail that model.
 #![cfg(xradix_loom)]
 
-use xradix::{Entry, Flags};
+use xradix::{Entry, Flags, Mark};
 use xradix_loom_tests::*;
 
-/// `[insert_below, grow, grow_to_full, to_full_for_siblings]`.
-fn stats(xa: &Tree) -> [usize; 4] {
+/// `[insert_below, grow, grow_to_full, to_full_for_siblings, shrink,
+/// full_to_compact]`.
+fn stats(xa: &Tree) -> [usize; 6] {
     xa.conversion_stats()
 }
 
 /// A tree whose block 3 holds values at `indices` (stored in that order).
 fn block_with(indices: &[u64]) -> (xradix::Collector, std::sync::Arc<Tree>) {
-    let (collector, xa) = new_tree(Flags::empty());
+    // The models here are about conversions: shrinks on (see
+    // `Flags::LOOM_SHRINK`).
+    let (collector, xa) = new_tree(Flags::LOOM_SHRINK);
     for &i in indices {
         xa.store(i, Entry::Value(i)).unwrap();
     }
@@ -56,7 +72,7 @@ fn load_vs_append_in_place() {
     model("compact_load_vs_append_in_place", || {
         // 49: Single; 50: grow to C2; 51: grow to C4 (one position free).
         let (collector, xa) = block_with(&[49, 50, 51]);
-        assert_eq!(stats(&xa), [0, 2, 0, 0]);
+        assert_eq!(stats(&xa), [0, 2, 0, 0, 0, 0]);
         let r = reader(&collector, &xa, |xa, g| [load(xa, 53, g), load(xa, 49, g)]);
         let w = writer(&xa, |xa| {
             xa.store(53, Entry::Value(53)).unwrap();
@@ -68,7 +84,7 @@ fn load_vs_append_in_place() {
             "load(53) saw {new:?}"
         );
         assert_eq!(old, Seen::Value(49), "load(49) during an append");
-        assert_eq!(stats(&xa), [0, 2, 0, 0], "the append converted");
+        assert_eq!(stats(&xa), [0, 2, 0, 0, 0, 0], "the append converted");
         xa.check_invariants();
     });
 }
@@ -78,7 +94,7 @@ fn load_vs_insert_below_rebuild() {
     model("compact_load_vs_insert_below_rebuild", || {
         // 49: Single; 51: grow to C2; 53: grow to C4 {1, 3, 5}.
         let (collector, xa) = block_with(&[49, 51, 53]);
-        assert_eq!(stats(&xa), [0, 2, 0, 0]);
+        assert_eq!(stats(&xa), [0, 2, 0, 0, 0, 0]);
         let r = reader(&collector, &xa, |xa, g| [load(xa, 49, g), load(xa, 50, g)]);
         let w = writer(&xa, |xa| {
             xa.store(50, Entry::Value(50)).unwrap();
@@ -90,7 +106,11 @@ fn load_vs_insert_below_rebuild() {
             matches!(new, Seen::None | Seen::Value(50)),
             "load(50) saw {new:?}"
         );
-        assert_eq!(stats(&xa), [1, 2, 0, 0], "the store was no insert-below");
+        assert_eq!(
+            stats(&xa),
+            [1, 2, 0, 0, 0, 0],
+            "the store was no insert-below"
+        );
         xa.check_invariants();
     });
 }
@@ -102,7 +122,7 @@ fn load_vs_grow_to_full() {
         let (collector, xa) = block_with(&[49, 50, 51]);
         xa.store(52, drops.item(0)).unwrap();
         // 52 appended in place: C4 {1, 2, 3, 4}, no position left.
-        assert_eq!(stats(&xa), [0, 2, 0, 0]);
+        assert_eq!(stats(&xa), [0, 2, 0, 0, 0, 0]);
         let r = reader(&collector, &xa, |xa, g| [load(xa, 52, g), load(xa, 53, g)]);
         let w = writer(&xa, |xa| {
             xa.store(53, Entry::Value(53)).unwrap();
@@ -114,7 +134,11 @@ fn load_vs_grow_to_full() {
             matches!(new, Seen::None | Seen::Value(53)),
             "load(53) saw {new:?}"
         );
-        assert_eq!(stats(&xa), [0, 2, 1, 0], "the store was no grow to Full");
+        assert_eq!(
+            stats(&xa),
+            [0, 2, 1, 0, 0, 0],
+            "the store was no grow to Full"
+        );
         xa.check_invariants();
         drop(xa);
         drop(collector);
@@ -149,7 +173,7 @@ fn iter_across_insert_below() {
         for (i, s) in got {
             assert_eq!(s, Seen::Value(i), "index {i}");
         }
-        assert_eq!(stats(&xa), [1, 2, 0, 0]);
+        assert_eq!(stats(&xa), [1, 2, 0, 0, 0, 0]);
     });
 }
 
@@ -158,7 +182,7 @@ fn cursor_next_across_grow() {
     model("compact_cursor_next_across_grow", || {
         // 49: Single; 51: grow to C2 {1, 3}, full.
         let (collector, xa) = block_with(&[49, 51]);
-        assert_eq!(stats(&xa), [0, 1, 0, 0]);
+        assert_eq!(stats(&xa), [0, 1, 0, 0, 0, 0]);
         let r = reader(&collector, &xa, |xa, g| {
             // The first `next` returns the cursor's own index (48).
             let mut c = xa.cursor(48, g);
@@ -187,6 +211,104 @@ fn cursor_next_across_grow() {
             };
             assert!(ok, "cursor at {i} saw {s:?}");
         }
-        assert_eq!(stats(&xa), [0, 2, 0, 0]);
+        assert_eq!(stats(&xa), [0, 2, 0, 0, 0, 0]);
+    });
+}
+
+#[test]
+fn load_vs_shrink() {
+    model("compact_load_vs_shrink", || {
+        // 49: Single; 50: grow to C2; 52: grow to C4; erase 50: a
+        // tombstone, two entries left (more than a quarter of four).
+        let (collector, xa) = block_with(&[49, 50, 52]);
+        xa.erase(50);
+        assert_eq!(stats(&xa), [0, 2, 0, 0, 0, 0]);
+        let r = reader(&collector, &xa, |xa, g| [load(xa, 52, g), load(xa, 49, g)]);
+        let w = writer(&xa, |xa| {
+            xa.erase(49);
+        });
+        w.join().unwrap();
+        let [kept, gone] = r.join().unwrap();
+        assert_eq!(kept, Seen::Value(52), "load(52) during a shrink");
+        assert!(
+            matches!(gone, Seen::None | Seen::Value(49)),
+            "load(49) saw {gone:?}"
+        );
+        assert_eq!(stats(&xa), [0, 2, 0, 0, 1, 0], "the erase was no shrink");
+        xa.check_invariants();
+    });
+}
+
+#[test]
+fn load_vs_shrink_full_to_compact() {
+    model("compact_load_vs_shrink_full_to_compact", || {
+        let drops = Drops::new();
+        let (collector, xa) = block_with(&[49]);
+        xa.store(50, drops.item(0)).unwrap();
+        for i in [51, 52, 53] {
+            xa.store(i, Entry::Value(i)).unwrap();
+        }
+        // 53 grew the C4 to Full; two erases leave three entries (more than
+        // the two at which a Full leaf shrinks with 16-slot nodes).
+        xa.erase(53);
+        xa.erase(51);
+        assert_eq!(stats(&xa), [0, 2, 1, 0, 0, 0]);
+        let r = reader(&collector, &xa, |xa, g| [load(xa, 50, g), load(xa, 52, g)]);
+        let w = writer(&xa, |xa| {
+            xa.erase(52);
+        });
+        w.join().unwrap();
+        let [item, gone] = r.join().unwrap();
+        assert_eq!(item, Seen::Item(0), "load(50) during a Full -> C4 shrink");
+        assert!(
+            matches!(gone, Seen::None | Seen::Value(52)),
+            "load(52) saw {gone:?}"
+        );
+        assert_eq!(
+            stats(&xa),
+            [0, 2, 1, 0, 0, 1],
+            "the erase was no Full -> C4"
+        );
+        xa.check_invariants();
+        drop(xa);
+        drop(collector);
+        assert_eq!(
+            drops.count(0),
+            1,
+            "the item was dropped {} times",
+            drops.count(0)
+        );
+    });
+}
+
+#[test]
+fn iter_marked_vs_erase_shrink() {
+    model("compact_iter_marked_vs_erase_shrink", || {
+        let (collector, xa) = block_with(&[49, 50, 52]);
+        xa.erase(50);
+        xa.set_mark(49, Mark::DIRTY);
+        xa.set_mark(52, Mark::DIRTY);
+        assert_eq!(stats(&xa), [0, 2, 0, 0, 0, 0]);
+        let r = reader(&collector, &xa, |xa, g| {
+            xa.iter_marked(49..=52, Mark::DIRTY, g)
+                .map(|(i, e)| (i, seen(Some(e), g)))
+                .collect::<Vec<_>>()
+        });
+        let w = writer(&xa, |xa| {
+            xa.erase(49);
+        });
+        w.join().unwrap();
+        let got = r.join().unwrap();
+        let indices: Vec<u64> = got.iter().map(|p| p.0).collect();
+        assert!(
+            indices == [52] || indices == [49, 52],
+            "iter_marked(49..=52, DIRTY) across an erase and shrink yielded {got:?}"
+        );
+        for (i, s) in got {
+            assert_eq!(s, Seen::Value(i), "index {i}");
+        }
+        assert_eq!(stats(&xa), [0, 2, 0, 0, 1, 0], "the erase was no shrink");
+        assert!(xa.get_mark(52, Mark::DIRTY), "the shrink lost 52's mark");
+        xa.check_invariants();
     });
 }

@@ -5,7 +5,8 @@
 //! canonical slot, mark summaries that match the children, free bits that
 //! match the empty slots, a `len` that matches the entries, and a top node
 //! that cannot be shrunk; and for the bottom nodes of smaller kinds, their
-//! own layout (`NodeRef::check_layout`).
+//! own layout (`NodeRef::check_layout`) and the shrink rule's floor (no
+//! compact class of 4 or more slots at most a quarter live).
 
 use alloc::format;
 use alloc::string::String;
@@ -194,6 +195,22 @@ impl Root {
             return Err(here(format!(
                 "count is {} but {used} slots are used",
                 node.count()
+            )));
+        }
+        // The hysteresis floor of the compact classes (docs/sparse-nodes.md):
+        // every erase that leaves a class of 4 or more slots with at most a
+        // quarter of them live shrinks it, and a rebuild for a store leaves
+        // more than half of its class live, so no compact node in the tree
+        // is ever at or below a quarter. (Full nodes have no such floor: a
+        // Full leaf made beside a Full neighbour, by a bulk build or by a
+        // split may hold a few entries without ever having been erased
+        // into; and a Single holds its one entry, checked above.)
+        let cap = node.capacity();
+        if !node.is_full() && cap >= 4 && used <= cap / 4 {
+            return Err(here(format!(
+                "a compact node of {cap} slots holds only {used} entries (the shrink \
+                 threshold is {})",
+                cap / 4
             )));
         }
         if values != node.nr_values() {

@@ -52,10 +52,16 @@ pub(crate) enum Conversion {
     GrowToFull = 2,
     /// A rebuild into a Full node for an entry that needs sibling slots.
     ToFull = 3,
+    /// An erase left a compact node with at most a quarter of its class
+    /// live: rebuilt at a smaller class (tombstones dropped).
+    Shrink = 4,
+    /// An erase left a Full bottom node with at most `node::FULL_SHRINK`
+    /// entries and no sibling run: rebuilt as a compact node.
+    FullToCompact = 5,
 }
 
 /// How many kinds of [`Conversion`] there are.
-pub(crate) const CONVERSIONS: usize = 4;
+pub(crate) const CONVERSIONS: usize = 6;
 
 /// The free-tracking mark of trees made with `Flags::ALLOC`.
 pub(crate) const FREE_MARK: usize = 0;
@@ -323,7 +329,6 @@ impl Root {
         // node to convert existed already, so `target` made nothing above.
         reclaim.prepare();
         let new = old.rebuild(offset, to_full);
-        let word = entry::node_word(new);
         // SAFETY: fresh from `rebuild`; it is linked below and stays
         // allocated while we hold the lock.
         let copy = unsafe { NodeRef::new(new) };
@@ -336,6 +341,28 @@ impl Root {
         } else {
             Conversion::InsertBelow
         };
+        // SAFETY: the caller's contract; `new` is complete.
+        unsafe { self.swap_leaf(walk, old, new, stat, reclaim) };
+        copy
+    }
+
+    /// Links `new`, a complete copy of `old` (the deepest node of the
+    /// walk's path), where `old` was, and retires `old` as a shell: the
+    /// publication every conversion shares (see [`Root::convert`]).
+    ///
+    /// # Safety
+    /// The lock is held; `old` is the deepest node of the walk's path; the
+    /// reclaimer was prepared before the change's first store; `new` is
+    /// fresh and holds `old`'s entries, marks and counts.
+    unsafe fn swap_leaf(
+        &self,
+        walk: &mut Walk,
+        old: NodeRef,
+        new: *mut Node,
+        stat: Conversion,
+        reclaim: &Reclaimer<'_>,
+    ) {
+        let word = entry::node_word(new);
         let d = walk.depth();
         if d == 1 {
             // CONVERT_PUBLISH is Release (Relaxed only in the deliberately
@@ -357,7 +384,6 @@ impl Root {
         walk.replace_last(new);
         self.bump_version();
         self.count_conversion(stat);
-        copy
     }
 
     /// Adds levels on top until the tree reaches `index` with a node at
@@ -504,7 +530,7 @@ impl Root {
         });
         let left = node.count() - used;
         let lowers = walk.depth() == 1 && left == 1 && offset != 0 && !node.load(0).is_null();
-        if displaces || (new.is_null() && (left == 0 || lowers)) {
+        if displaces || (new.is_null() && (left == 0 || lowers || self.may_shrink(node, left))) {
             reclaim.prepare();
         }
         let mut had = [false; MARKS];
@@ -613,7 +639,11 @@ impl Root {
             // The top left holding only slot 0 is lowered by `shrink`.
             depth == 1 && left == 1 && offset != 0 && !node.load(0).is_null()
         };
-        if entry::is_item(old) || (new.is_null() && (node.count() == 1 || lowers(node.count() - 1)))
+        if entry::is_item(old)
+            || (new.is_null() && {
+                let left = node.count().saturating_sub(1);
+                left == 0 || lowers(left) || self.may_shrink(node, left)
+            })
         {
             reclaim.prepare();
         }
@@ -665,19 +695,71 @@ impl Root {
         Replaced { old }
     }
 
-    /// Tidies the tree after slots of `node` were emptied: unlinks empty
-    /// nodes and lowers the tree. (A store that puts an entry in never
-    /// leaves a node empty or a top node with only slot 0 in use.)
+    /// Tidies the tree after slots of `node` were emptied, in this order:
+    /// unlinks empty nodes, shrinks a bottom node left mostly empty
+    /// ([`Root::shrink_leaf`]), and lowers the tree. (A store that puts an
+    /// entry in never leaves a node empty, or a top node with only slot 0
+    /// in use.) Every erase comes here: `erase`, a store of nothing,
+    /// `cmpxchg` and `release` to nothing, a `CursorMut` erase, erasing a
+    /// multi-order entry, all through [`Root::replace`].
     ///
     /// # Safety
-    /// The lock is held; `node` is the deepest node of the walk's path.
-    unsafe fn after_erase(&self, walk: &Walk, node: NodeRef, reclaim: &Reclaimer<'_>) {
-        if node.count() == 0 {
+    /// The lock is held; `node` is the deepest node of the walk's path; the
+    /// reclaimer was prepared before the erase's first store if
+    /// [`Root::may_shrink`] held for what it left.
+    unsafe fn after_erase(&self, walk: &mut Walk, node: NodeRef, reclaim: &Reclaimer<'_>) {
+        let left = node.count();
+        if left == 0 {
             // SAFETY: the caller's contract.
             unsafe { self.delete_empty(walk, reclaim) };
+        } else if self.may_shrink(node, left) {
+            // SAFETY: the caller's contract.
+            unsafe { self.shrink_leaf(walk, node, reclaim) };
         }
         // SAFETY: the lock is held.
         unsafe { self.shrink(reclaim) };
+    }
+
+    /// Whether an erase that leaves `node` with `left` entries may shrink
+    /// it ([`NodeRef::shrinks_at`]; never in a tree that tracks free slots,
+    /// whose nodes are all Full). An erase for which this holds pins before
+    /// its first store (see `Reclaimer::prepare`).
+    #[inline]
+    fn may_shrink(&self, node: NodeRef, left: usize) -> bool {
+        // Every threshold is at most FULL_SHRINK (a compact class's quarter
+        // is at most 4): most erases stop at this one comparison.
+        left <= node::FULL_SHRINK && !self.track_free && self.shrink_leaves && node.shrinks_at(left)
+    }
+
+    /// The shrink conversions: rebuilds `node`, a bottom node an erase left
+    /// with few entries ([`Root::may_shrink`]), at the smallest compact
+    /// class with twice as many slots as it has entries, and links it in
+    /// its place as [`Root::convert`] does (complete before one Release
+    /// store; the old node's slots become retry entries; the old node goes
+    /// to the collector as a shell). Marks are copied by offset, so the
+    /// summaries above stay exact. Not for a Full node holding a sibling
+    /// run (those live in Full nodes only), nor for a top node left with
+    /// only slot 0, which [`Root::shrink`] lowers next.
+    ///
+    /// # Safety
+    /// As for [`Root::after_erase`].
+    #[cold]
+    #[inline(never)]
+    unsafe fn shrink_leaf(&self, walk: &mut Walk, node: NodeRef, reclaim: &Reclaimer<'_>) {
+        if walk.depth() == 1 && node.count() == 1 && !node.load(0).is_null() {
+            return;
+        }
+        let stat = if node.is_full() {
+            Conversion::FullToCompact
+        } else {
+            Conversion::Shrink
+        };
+        let Some(new) = node.shrunk() else {
+            // A Full node holding a sibling run stays Full.
+            return;
+        };
+        // SAFETY: the caller's contract; `new` is a complete copy.
+        unsafe { self.swap_leaf(walk, node, new, stat, reclaim) };
     }
 
     /// Unlinks the empty nodes at the bottom of the walk's path, climbing

@@ -460,6 +460,32 @@ pub(super) fn rebuild(old: *const Node, live: usize, reserve: usize) -> *mut Nod
     new
 }
 
+/// A Compact node of the smallest class with `slots` positions
+/// (2..=MAX_COMPACT), whose positions are the set bits of `present`,
+/// holding `words` (one per position, in offset order) and the marks
+/// `marks` (offset space, one bitmap per mark). Private until published;
+/// counts are the caller's.
+pub(super) fn build(present: u64, words: &[Word], slots: usize, marks: &[u64; MARKS]) -> *mut Node {
+    debug_assert_eq!(present.count_ones() as usize, words.len());
+    let new = alloc_class(class_for(slots.max(2)));
+    debug_assert!(words.len() <= capacity(kind(new)));
+    let h = head(new);
+    // Relaxed stores: nobody can see the node before the Release store
+    // that links it.
+    h.present.store(present, Ordering::Relaxed);
+    for (p, &w) in words.iter().enumerate() {
+        debug_assert!(!entry::is_sibling(w) && !entry::is_node(w));
+        slot(new, p).store(w, Ordering::Relaxed);
+    }
+    let mut word = 0;
+    for (m, &bits) in marks.iter().enumerate() {
+        // Marks live on entries only, so no bit lies outside `present`.
+        word |= extract(bits, present) << (MARK_FIELD * m as u32);
+    }
+    h.marks.store(word, Ordering::Relaxed);
+    new
+}
+
 /// See `NodeRef::retry_all`.
 pub(super) fn retry_all(node: *const Node) {
     let n = if kind(node) == SINGLE {
@@ -609,6 +635,53 @@ mod tests {
         for n in [single, c.0.cast_mut(), c4.0.cast_mut(), full.0.cast_mut()] {
             // SAFETY: made above, never shared.
             unsafe { Node::free(n) };
+        }
+    }
+
+    #[test]
+    fn shrink_keeps_entries_marks_and_counts() {
+        let v = |x: u64| entry::value_word(x);
+        // A Full leaf with two entries (the Full threshold of 16-slot
+        // nodes), marked: shrunk to a C4 (2 * 2).
+        let full = NodeRef(Node::alloc(0));
+        for o in [2, 7] {
+            full.init_slot(o, v(o as u64));
+        }
+        full.set_count(2);
+        full.set_nr_values(2);
+        full.set_marks(0, 1 << 7);
+        full.set_marks(2, 1 << 2 | 1 << 7);
+        let c = NodeRef(full.shrunk().unwrap());
+        assert_eq!((c.capacity(), c.count(), c.nr_values()), (4, 2, 2));
+        assert_eq!((c.load(2), c.load(7), c.load(3)), (v(2), v(7), NULL));
+        assert_eq!(
+            (c.marks(0), c.marks(1), c.marks(2)),
+            (1 << 7, 0, 1 << 2 | 1 << 7)
+        );
+        assert!(c.check_layout().is_ok());
+        // The old Full node gets a retry entry in every slot, holes too (a
+        // cursor may keep it from an earlier call).
+        full.retry_all();
+        assert_eq!((full.load(7), full.load(8)), (RETRY, RETRY));
+        // The C4 left with one entry and a tombstone: a C2, the tombstone
+        // gone, the mark by its new position.
+        c.clear_marks(2, 1 << 2);
+        c.publish(2, NULL);
+        c.set_count(1);
+        c.set_nr_values(1);
+        let c2 = NodeRef(c.shrunk().unwrap());
+        assert_eq!((c2.capacity(), c2.count(), c2.load(7)), (2, 1, v(7)));
+        assert_eq!((c2.marks(0), c2.marks(2)), (1 << 7, 1 << 7));
+        assert!(c2.can_take(8) && !c2.can_take(2));
+        // A Full leaf holding a sibling run does not shrink.
+        let runs = NodeRef(Node::alloc(0));
+        runs.init_slot(4, v(4));
+        runs.init_slot(5, entry::sibling(4));
+        runs.set_count(2);
+        assert!(runs.shrunk().is_none());
+        for n in [full, c, c2, runs] {
+            // SAFETY: made above, never shared.
+            unsafe { Node::free(n.0.cast_mut()) };
         }
     }
 }
