@@ -16,9 +16,10 @@
 //!
 //! `iter_marked_vs_erase` checks the rule "erase clears the entry's marks
 //! before it publishes the empty slot" (the kernel's iteration_check_2):
-//! DIRTY is on 1, 3 and 20; a writer erases 3 and then 1 (emptying and
-//! unlinking their leaf). A DIRTY walk must still yield 20, and never an
-//! entry it did not see marked.
+//! DIRTY is on 1, 3 and 20; a writer erases 3 (which leaves one entry in
+//! their Full leaf: it shrinks to a C2, docs/sparse-nodes.md) and then 1
+//! (emptying and unlinking the leaf). A DIRTY walk must still yield 20,
+//! and never an entry it did not see marked.
 #![cfg(xradix_loom)]
 
 use xradix::{Entry, Flags, Mark};
