@@ -2,12 +2,15 @@
 //!
 //! Checks that the writer lock serialises writers (under loom's model of
 //! the lock) while a lock-free reader runs. The tree holds an item at
-//! index 1 in a one-level tree. One writer stores at index 2 (same leaf)
-//! and then erases it; the other stores at index 20, growing the tree by a
-//! level. Whatever order the writers take the lock in, the reader always
-//! finds index 1, sees index 2 as nothing or the stored value, and index 20
-//! as nothing or its value; afterwards the tree holds exactly {1, 20} and
-//! its invariants (counts, summaries, shape) hold.
+//! index 1 and values at 3 and 4 in a one-level tree (three entries, so
+//! that the erase below leaves the leaf Full: with one, it would shrink to
+//! a compact node, a conversion the models of compact.rs are about). One
+//! writer stores at index 2 (same leaf) and then erases it; the other
+//! stores at index 20, growing the tree by a level. Whatever order the
+//! writers take the lock in, the reader always finds index 1, sees index 2
+//! as nothing or the stored value, and index 20 as nothing or its value;
+//! afterwards the tree holds exactly {1, 3, 4, 20} and its invariants
+//! (counts, summaries, shape) hold.
 #![cfg(xradix_loom)]
 
 use xradix::{Entry, Flags};
@@ -19,6 +22,8 @@ fn two_writers_and_a_reader() {
         let drops = Drops::new();
         let (collector, xa) = new_tree(Flags::empty());
         xa.store(1, drops.item(0)).unwrap();
+        xa.store(3, Entry::Value(3)).unwrap();
+        xa.store(4, Entry::Value(4)).unwrap();
 
         let r = reader(&collector, &xa, |xa, g| {
             [load(xa, 2, g), load(xa, 1, g), load(xa, 20, g)]
@@ -48,7 +53,7 @@ fn two_writers_and_a_reader() {
             let handle = collector.register();
             let g = handle.pin();
             let all: Vec<u64> = xa.iter(&g).map(|(i, _)| i).collect();
-            assert_eq!(all, [1, 20]);
+            assert_eq!(all, [1, 3, 4, 20]);
         }
         drop(xa);
         drop(collector);
