@@ -41,6 +41,10 @@
 //!   shrinks to a C2 whose mark is copied by position. The reader's
 //!   `iter_marked(50..=52)`, inside the node being replaced, yields 52
 //!   exactly once, with its value.
+//! - `load_vs_to_full_for_siblings`: a C2 holding 49 and 51; the writer
+//!   stores an order-1 entry at 52..=53, which needs a sibling slot: the
+//!   node is rebuilt Full with the entry in it. The reader loads 49 (always
+//!   its value) and 53 (nothing, or the new entry, never a sibling word).
 //!
 //! The deliberately broken build (`--cfg xradix_loom_broken_convert`, see
 //! broken_convert_publish.rs and .ci/loom.sh) weakens the store that
@@ -302,6 +306,29 @@ fn iter_marked_vs_erase_shrink() {
         }
         assert_eq!(stats(&xa), [0, 2, 0, 0, 1, 0], "the erase was no shrink");
         assert!(xa.get_mark(52, Mark::DIRTY), "the shrink lost 52's mark");
+        xa.check_invariants();
+    });
+}
+
+#[test]
+fn load_vs_to_full_for_siblings() {
+    model("compact_load_vs_to_full_for_siblings", || {
+        let (collector, xa) = block_with(&[49, 51]);
+        let before = stats(&xa);
+        let r = reader(&collector, &xa, |xa, g| [load(xa, 49, g), load(xa, 53, g)]);
+        let w = writer(&xa, |xa| {
+            xa.store_order(52, 1, Entry::Value(52)).unwrap();
+        });
+        w.join().unwrap();
+        let [old, new] = r.join().unwrap();
+        assert_eq!(old, Seen::Value(49), "load(49) during a rebuild to Full");
+        assert!(
+            matches!(new, Seen::None | Seen::Value(52)),
+            "load(53) saw {new:?}"
+        );
+        let after = stats(&xa);
+        assert_eq!(after[3], before[3] + 1, "the store was no rebuild to Full");
+        assert_eq!(xa.get_order(53), 1);
         xa.check_invariants();
     });
 }
