@@ -326,6 +326,27 @@ pub struct IterRec {
     pub steps: Vec<Step>,
 }
 
+impl IterRec {
+    fn new(
+        lo: u64,
+        hi: u64,
+        mark: Option<Mark>,
+        rev: bool,
+        before: u32,
+        steps: Vec<Step>,
+    ) -> IterRec {
+        IterRec {
+            lo,
+            hi,
+            mark,
+            rev,
+            before,
+            after: before,
+            steps,
+        }
+    }
+}
+
 /// A reader's record.
 pub struct Rec {
     pub obs: Vec<Obs>,
@@ -480,20 +501,15 @@ impl Rec {
         } else {
             record_steps(seq, it, before)
         };
-        let after = now(seq);
-        self.iters.push(IterRec {
-            lo,
-            hi,
-            mark,
-            rev,
-            before,
-            after,
-            steps,
-        });
+        self.push_iter(seq, IterRec::new(lo, hi, mark, rev, before, steps));
     }
-}
 
-impl Rec {
+    /// Records an iteration that has just ended (its window closes now).
+    fn push_iter(&mut self, seq: &AtomicU64, mut rec: IterRec) {
+        rec.after = now(seq);
+        self.iters.push(rec);
+    }
+
     /// A cursor's `find` (or `next_marked`) loop over `r`: the same
     /// promises as `range` (or `iter_marked`) over it, so it is recorded
     /// and checked as that iteration.
@@ -516,16 +532,7 @@ impl Rec {
             Some((c.index(), e))
         });
         let steps = record_steps(seq, it, before);
-        let after = now(seq);
-        self.iters.push(IterRec {
-            lo,
-            hi,
-            mark,
-            rev: false,
-            before,
-            after,
-            steps,
-        });
+        self.push_iter(seq, IterRec::new(lo, hi, mark, false, before, steps));
     }
 }
 
