@@ -33,7 +33,8 @@
 # LOOM_MAX_BRANCHES=20000 (the longest schedule of one execution; the epoch
 # machinery is chatty). Each model prints "loom model NAME: N executions in
 # T s"; the lines are collected in target/loom/report*.txt. Two test
-# binaries run at a time. Budget: about 10 minutes on 2 cores, builds
+# binaries run at a time. Budget: about 15 minutes on 2 cores (14.5 measured
+# on 2026-12-01, most of it compact and reclaim under ASan), builds
 # included.
 set -euo pipefail
 cd "$(dirname "$0")/.."
