@@ -467,7 +467,19 @@ impl<'a, 'g, T: Send + Sync + 'static, V: Value> Cursor<'a, 'g, T, V> {
             if let Some(w) = unsafe { self.walk.next_in_leaf(max) } {
                 return Some(w);
             }
-        } else if self.started && !self.exhausted {
+        }
+        // SAFETY: the caller's contract.
+        unsafe { self.find_past_leaf(max, want) }
+    }
+
+    /// [`Cursor::find_raw`] once the leaf step has not answered: the
+    /// marked step inside the node, else the slow path.
+    ///
+    /// # Safety
+    /// As for [`Cursor::find_raw`].
+    #[inline(always)]
+    unsafe fn find_past_leaf(&mut self, max: u64, want: Want) -> Option<Word> {
+        if want.mark.is_some() && self.started && !self.exhausted {
             // SAFETY: the caller's contract.
             if let Some(w) = unsafe { self.walk.next_in_node(max, want) } {
                 return Some(w);
@@ -492,8 +504,9 @@ impl<'a, 'g, T: Send + Sync + 'static, V: Value> Cursor<'a, 'g, T, V> {
             debug_assert!(want.mark.is_none() && self.started && !self.exhausted);
             return Some(w);
         }
+        // The leaf has been tried: not again through `find_raw`.
         // SAFETY: the caller's contract.
-        unsafe { self.find_raw(max, want) }
+        unsafe { self.find_past_leaf(max, want) }
     }
 
     /// The mirror of [`Cursor::iter_next`], for the back of an iterator:
