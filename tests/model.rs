@@ -1080,7 +1080,7 @@ impl Run {
 /// them all.
 #[test]
 fn compact_leaves_convert_every_way() {
-    let (seeds, steps) = if cfg!(miri) { (1, 16) } else { (24, 600) };
+    let (seeds, steps) = if cfg!(miri) { (1, 8) } else { (24, 600) };
     let mut total = [0usize; 6];
     for seed in 0..seeds {
         // Seeds 0..6 mod 8: trees without ALLOC (those keep Full nodes).
@@ -1169,11 +1169,16 @@ fn compact_leaves_convert_every_way() {
 fn erase_store_alternations_do_not_thrash() {
     let slots = 1u64 << CHUNK_SHIFT;
     let max_compact = slots / 4;
-    let rounds = if cfg!(miri) { 20 } else { 1000 };
+    let rounds = if cfg!(miri) { 4 } else { 1000 };
     let base = 5 * slots;
     let mut worst = 0;
     let mut total_before = [0usize; 6];
     for c in 1..=max_compact + 1 {
+        // Under miri, only the counts at a class boundary (a power of two
+        // and one past it): the others convert the same way.
+        if cfg!(miri) && !(c.is_power_of_two() || (c - 1).is_power_of_two()) {
+            continue;
+        }
         for down in [false, true] {
             for way in 0..3 {
                 let xa: Xa = XArray::new();
@@ -1237,7 +1242,7 @@ fn env_u64(name: &str) -> Option<u64> {
 }
 
 fn steps_per_seed() -> u64 {
-    env_u64("XRADIX_STEPS").unwrap_or(if cfg!(miri) { 60 } else { 2_500 })
+    env_u64("XRADIX_STEPS").unwrap_or(if cfg!(miri) { 30 } else { 2_500 })
 }
 
 fn run_seed(seed: u64, steps: u64) {

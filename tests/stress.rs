@@ -117,7 +117,7 @@ const GENS: u64 = 1000;
 fn one_writer_stores_and_erases_while_readers_load_and_iterate() {
     let n_dense = scale(2000, 48);
     let stable = n_dense / 10;
-    let ops = scale(40_000, 300);
+    let ops = scale(40_000, 150);
     let list = index_list(n_dense);
     let pos_of: BTreeMap<u64, u64> = list
         .iter()
@@ -154,7 +154,7 @@ fn one_writer_stores_and_erases_while_readers_load_and_iterate() {
             s.spawn(move || {
                 gate.arrive();
                 let mut rng = Rng::new(r as u64 + 100);
-                let max_iters = scale(2_000_000, 2_000);
+                let max_iters = scale(2_000_000, 1_000);
                 let mut iters = 0u64;
                 while iters < max_iters && (iters < 50 || !done.load(Ordering::Acquire)) {
                     iters += 1;
@@ -288,7 +288,7 @@ fn one_writer_stores_and_erases_while_readers_load_and_iterate() {
 #[test]
 fn two_writers_on_disjoint_indices_while_readers_iterate() {
     let n = scale(3000, 40);
-    let ops = scale(20_000, 200);
+    let ops = scale(20_000, 100);
     let xa: XArray<(), u64> = XArray::new();
     let done = AtomicUsize::new(0);
     let gate = Gate::new();
@@ -299,7 +299,7 @@ fn two_writers_on_disjoint_indices_while_readers_iterate() {
                 gate.arrive();
                 let mut rng = Rng::new(r + 50);
                 let mut iters = 0u64;
-                while iters < scale(1_000_000, 500)
+                while iters < scale(1_000_000, 250)
                     && (iters < 20 || done.load(Ordering::Acquire) < 2)
                 {
                     iters += 1;
@@ -362,7 +362,7 @@ fn multi_order_stores_and_splits_while_readers_load_and_walk_marks() {
     // even while an entry is split or replaced by a larger one.
     let b = CHUNK_SHIFT + 1;
     let n_blocks = scale(32, 4);
-    let ops = scale(12_000, 120);
+    let ops = scale(12_000, 60);
     let bases: Vec<u64> = (0..n_blocks)
         .map(|k| {
             if k < n_blocks / 2 {
@@ -394,8 +394,7 @@ fn multi_order_stores_and_splits_while_readers_load_and_walk_marks() {
                 gate.arrive();
                 let mut rng = Rng::new(r as u64 + 900);
                 let mut iters = 0u64;
-                while iters < scale(1_000_000, 1_000)
-                    && (iters < 50 || !done.load(Ordering::Acquire))
+                while iters < scale(1_000_000, 500) && (iters < 50 || !done.load(Ordering::Acquire))
                 {
                     iters += 1;
                     let g = pin();
@@ -485,7 +484,7 @@ fn multi_order_stores_and_splits_while_readers_load_and_walk_marks() {
 fn readers_follow_the_tree_growing_and_shrinking() {
     // The writer keeps index 0 and moves a second entry up and down the
     // index space, so the root grows and shrinks under the readers.
-    let ops = scale(20_000, 200);
+    let ops = scale(20_000, 100);
     let xa: XArray<(), u64> = XArray::new();
     xa.store(0, Entry::Value(0)).unwrap();
     xa.set_mark(0, Mark::DIRTY);
@@ -497,7 +496,7 @@ fn readers_follow_the_tree_growing_and_shrinking() {
             s.spawn(move || {
                 gate.arrive();
                 let mut iters = 0u64;
-                while iters < scale(1_000_000, 500) && (iters < 50 || !done.load(Ordering::Acquire))
+                while iters < scale(1_000_000, 250) && (iters < 50 || !done.load(Ordering::Acquire))
                 {
                     iters += 1;
                     let g = pin();
